@@ -1,0 +1,39 @@
+# The README's contract: `make test` and `make demo` each set up what they need themselves.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup test demo e2e clean-runs help
+
+help:
+	@echo "make setup   create $(VENV) (torch first: TORCH=$(TORCH)), install kogner with dev extras"
+	@echo "make test    setup + run the test suite (offline)"
+	@echo "make demo    setup + KG teacher -> generated data -> training -> evaluation (offline defaults)"
+	@echo "make e2e     browser test of the Gradio demo (installs Debian chromium if missing)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,bench,e2e]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	$(PY) -m pytest -q tests
+
+demo: setup
+	$(PY) scripts/demo.py
+
+e2e: setup
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py
+
+clean-runs:
+	rm -rf runs
