@@ -1,0 +1,431 @@
+"""KoGNER: a GLiNER-style span/label bi-encoder with a knowledge-graph distillation head (KoGNER paper, §2.1–2.3).
+
+Words -> encoder -> span vectors ``FFN([x_p; x_q])`` for spans up to ``max_width`` words; entity-type names ->
+label encoder (mean-pooled) -> FFN; score = sigmoid(span · label). Training adds, for spans linked to KG entities,
+``MSE(MLP_span(span), MLP_dist(H))`` against the teacher vectors ``H = [Z, Z', Z'']``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_kogner import KoGNERConfig
+from .decoding_kogner import SpanCandidate, greedy_decode, merge_candidates, window_candidates
+from .losses_kogner import distillation_loss, span_label_loss
+from .processing_kogner import (
+    WordBatchEncoder,
+    check_threshold,
+    encode_labels,
+    encoder_token_limit,
+    normalize_labels,
+    split_words,
+)
+
+
+@dataclass
+class KoGNEROutput(ModelOutput):
+    """Output of [`KoGNERModel.forward`].
+
+    Attributes:
+        loss: ``lang_weight * lang_loss + dist_weight * dist_loss`` (when targets were given).
+        lang_loss: span×label binary cross-entropy.
+        dist_loss: distillation MSE; exactly 0 when the batch has no KG-linked span.
+        logits: ``[B, N * max_width, C]`` span·label scores (before the sigmoid).
+        span_mask: ``[B, N * max_width]`` True for spans that lie inside the text.
+    """
+
+    loss: torch.Tensor | None = None
+    lang_loss: torch.Tensor | None = None
+    dist_loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    span_mask: torch.Tensor | None = None
+
+
+class FeedForward(nn.Sequential):
+    """Two-layer feed-forward network ``Linear -> ReLU -> Dropout -> Linear`` (the paper's FFN)."""
+
+    def __init__(self, in_features: int, out_features: int, dropout: float) -> None:
+        super().__init__(
+            nn.Linear(in_features, out_features * 2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(out_features * 2, out_features),
+        )
+
+
+class SpanRepresentation(nn.Module):
+    """``s_pq = FFN([x_p; x_q])`` for every span of up to ``max_width`` words (paper §2.1)."""
+
+    def __init__(self, word_dim: int, hidden_size: int, max_width: int, dropout: float) -> None:
+        super().__init__()
+        self.max_width = max_width
+        self.ffn = FeedForward(2 * word_dim, hidden_size, dropout)
+
+    def forward(self, words: torch.Tensor, word_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map words ``[B, N, d]`` (mask ``[B, N]``) to spans ``[B, N * W, h]`` and their mask ``[B, N * W]``."""
+        batch, num_words, dim = words.shape
+        ends = torch.arange(num_words, device=words.device)[:, None] + torch.arange(self.max_width, device=words.device)
+        inside = ends < num_words  # [N, W]
+        ends = ends.clamp(max=num_words - 1)
+        end_words = words[:, ends.reshape(-1)].reshape(batch, num_words, self.max_width, dim)
+        start_words = words[:, :, None, :].expand(-1, -1, self.max_width, -1)
+        spans = self.ffn(torch.cat([start_words, end_words], dim=-1)).reshape(batch, num_words * self.max_width, -1)
+        span_mask = inside[None] & word_mask[:, ends]  # the end word must be a real word of that window
+        return spans, span_mask.reshape(batch, num_words * self.max_width)
+
+
+class TeacherProjection(nn.Linear):
+    """``MLP_dist``: maps teacher vectors ``H`` into the distillation space (frozen by default, see the config)."""
+
+
+class DistillationHead(nn.Module):
+    """The two linear maps of eq. 6: ``MLP_span`` for student spans and ``MLP_dist`` for teacher vectors."""
+
+    def __init__(self, span_dim: int, teacher_dim: int, distillation_dim: int, freeze_teacher_projection: bool) -> None:
+        super().__init__()
+        self.span_projection = nn.Linear(span_dim, distillation_dim)
+        self.teacher_projection = TeacherProjection(teacher_dim, distillation_dim)
+        self.teacher_projection.requires_grad_(not freeze_teacher_projection)
+
+    def forward(self, spans: torch.Tensor, teacher_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project ``[K, h]`` spans and ``[K, r]`` teacher vectors to ``[K, D]`` each."""
+        return self.span_projection(spans), self.teacher_projection(teacher_vectors.to(spans.dtype))
+
+
+def build_encoder(config_dict: dict[str, Any]) -> PreTrainedModel:
+    """Build a randomly initialised encoder from a config dict, without its pooler (KoGNER never uses it)."""
+    values = {key: value for key, value in config_dict.items() if key != "model_type"}
+    encoder = AutoModel.from_config(AutoConfig.for_model(config_dict["model_type"], **values))
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+    return encoder
+
+
+class KoGNERPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and loading glue shared by KoGNER models."""
+
+    config_class = KoGNERConfig
+    base_model_prefix = "kogner"
+    _no_split_modules = ["SpanRepresentation", "FeedForward", "DistillationHead"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Only KoGNER's own heads come here; the encoders are PreTrainedModels with their own _init_weights.
+        if isinstance(module, TeacherProjection):
+            # Unit-scale random projection: keeps the geometry and the scale of H in the distillation space.
+            nn.init.normal_(module.weight, mean=0.0, std=1.0 / math.sqrt(module.in_features))
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+class KoGNERModel(KoGNERPreTrainedModel):
+    """KoGNER span/label bi-encoder with an optional KG-distillation head.
+
+    Use [`KoGNERModel.from_encoder`] to start from any Hugging Face encoder, `from_pretrained` to load a trained
+    model (with ``trust_remote_code=True`` through ``AutoModel``), and [`predict_entities`] for inference.
+    """
+
+    def __init__(self, config: KoGNERConfig) -> None:
+        super().__init__(config)
+        if config.encoder_config is None:
+            raise ValueError("KoGNERConfig.encoder_config is required; use KoGNERModel.from_encoder(name_or_path)")
+        self.encoder = build_encoder(config.encoder_config)
+        word_dim = self.encoder.config.hidden_size
+        if config.label_encoder == "separate":
+            self.label_encoder = build_encoder(config.label_encoder_config or config.encoder_config)
+            label_dim = self.label_encoder.config.hidden_size
+        else:
+            self.label_encoder = None
+            label_dim = word_dim
+        self.word_dropout = nn.Dropout(config.dropout)
+        self.span_representation = SpanRepresentation(word_dim, config.hidden_size, config.max_width, config.dropout)
+        self.label_projection = FeedForward(label_dim, config.hidden_size, config.dropout)
+        if config.teacher_dim > 0:
+            self.distillation_head = DistillationHead(
+                config.hidden_size, config.teacher_dim, config.distillation_dim, config.freeze_teacher_projection
+            )
+        else:
+            self.distillation_head = None
+        self._tokenizer: Any = None
+        self._word_encoder: WordBatchEncoder | None = None
+        self._label_cache: dict[tuple[str, ...], torch.Tensor] = {}
+        self.post_init()
+
+    # ----------------------------------------------------------------------------------------------- construction
+    @classmethod
+    def from_encoder(
+        cls, encoder_name_or_path: str, tokenizer_name_or_path: str | None = None, **config_kwargs: Any
+    ) -> "KoGNERModel":
+        """Start a new KoGNER model from a pretrained Hugging Face encoder (local directory or Hub id).
+
+        The span/label heads are freshly initialised; ``config_kwargs`` go to [`KoGNERConfig`].
+        """
+        pretrained = AutoModel.from_pretrained(encoder_name_or_path)
+        config = KoGNERConfig(encoder_config=pretrained.config.to_dict(), **config_kwargs)
+        model = cls(config)
+        weights = {key: value for key, value in pretrained.state_dict().items() if not key.startswith("pooler.")}
+        model.encoder.load_state_dict(weights)
+        if model.label_encoder is not None and config.label_encoder_config is None:
+            model.label_encoder.load_state_dict(weights)
+        model.tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or encoder_name_or_path)
+        return model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer saved with the model (loaded on first use from where the model came from)."""
+        if self._tokenizer is None:
+            source = self.config._name_or_path or getattr(self, "name_or_path", "")
+            if not source:
+                raise ValueError("this model has no tokenizer; set model.tokenizer = AutoTokenizer.from_pretrained(...)")
+            try:
+                # The model's config names this very code in auto_map, which AutoTokenizer would ask about again.
+                self._tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=True)
+            except (OSError, ValueError) as error:
+                raise ValueError(
+                    f"no tokenizer could be loaded from {source!r}: save the model with save_pretrained (which "
+                    "writes the tokenizer) or set model.tokenizer = AutoTokenizer.from_pretrained(...)"
+                ) from error
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._word_encoder = None
+        self._label_cache.clear()
+
+    @property
+    def word_encoder(self) -> WordBatchEncoder:
+        """Turns word lists into windows and padded batches that fit this model's encoder."""
+        if self._word_encoder is None:
+            max_tokens = encoder_token_limit(self.tokenizer, self.encoder.config)
+            self._word_encoder = WordBatchEncoder(
+                self.tokenizer, max_tokens, self.config.max_words_per_window, self.config.window_stride
+            )
+        return self._word_encoder
+
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> Any:
+        """Save weights, config, the remote code and (when known) the tokenizer, so the directory loads anywhere."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if self._tokenizer is not None or self.config._name_or_path:
+            self.tokenizer.save_pretrained(save_directory)
+        return result
+
+    def train(self, mode: bool = True) -> "KoGNERModel":
+        self._label_cache.clear()  # cached label vectors are stale once weights may change
+        return super().train(mode)
+
+    # --------------------------------------------------------------------------------------------------- forward
+    def encode_words(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_index: torch.Tensor
+    ) -> torch.Tensor:
+        """Encoder output at each word's first sub-token: ``[B, T]`` ids -> ``[B, N, d]`` word vectors."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+        return self.word_dropout(words)
+
+    def encode_labels(self, label_input_ids: torch.Tensor, label_attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled label-encoder output through the label FFN: ``[C, L]`` ids -> ``[C, h]``."""
+        encoder = self.label_encoder if self.label_encoder is not None else self.encoder
+        hidden = encoder(input_ids=label_input_ids, attention_mask=label_attention_mask).last_hidden_state
+        mask = label_attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.label_projection(pooled)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_index: torch.Tensor,
+        word_mask: torch.Tensor,
+        label_input_ids: torch.Tensor | None = None,
+        label_attention_mask: torch.Tensor | None = None,
+        label_embeddings: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        label_mask: torch.Tensor | None = None,
+        distill_index: torch.Tensor | None = None,
+        teacher_vectors: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> KoGNEROutput:
+        r"""Score every span of every window against every entity type.
+
+        Args:
+            input_ids, attention_mask: ``[B, T]`` encoder inputs of ``B`` windows.
+            word_index: ``[B, N]`` position of each word's first sub-token; ``word_mask``: ``[B, N]`` real words.
+            label_input_ids, label_attention_mask: ``[C, L]`` tokenized entity-type names, or instead
+            label_embeddings: ``[C, h]`` precomputed label vectors (see ``label_vectors``).
+            labels: ``[B, N * max_width, C]`` multi-hot gold targets; enables the losses.
+            label_mask: ``[B, C]`` bool, which types count for each window's loss (default: all).
+            distill_index: ``[K, 2]`` (window row, flat span index) of spans linked to KG entities.
+            teacher_vectors: ``[K, teacher_dim]`` teacher vectors ``H`` of those entities.
+        """
+        words = self.encode_words(input_ids, attention_mask, word_index)
+        spans, span_mask = self.span_representation(words, word_mask.bool())
+        if label_embeddings is None:
+            if label_input_ids is None or label_attention_mask is None:
+                raise ValueError("pass label_input_ids and label_attention_mask, or label_embeddings")
+            label_embeddings = self.encode_labels(label_input_ids, label_attention_mask)
+        logits = torch.einsum("bsh,ch->bsc", spans, label_embeddings)
+        if labels is None:
+            return KoGNEROutput(logits=logits, span_mask=span_mask)
+
+        pair_mask = span_mask.unsqueeze(-1).expand_as(logits)
+        if label_mask is not None:
+            pair_mask = pair_mask & label_mask.bool().unsqueeze(1)
+        lang_loss = span_label_loss(
+            logits, labels.to(logits.dtype), pair_mask, self.config.focal_alpha, self.config.focal_gamma
+        )
+        dist_loss = self._distillation_loss(spans, distill_index, teacher_vectors)
+        loss = self.config.lang_weight * lang_loss
+        if self.config.dist_weight != 0:
+            loss = loss + self.config.dist_weight * dist_loss
+        return KoGNEROutput(loss=loss, lang_loss=lang_loss, dist_loss=dist_loss, logits=logits, span_mask=span_mask)
+
+    def _distillation_loss(
+        self, spans: torch.Tensor, distill_index: torch.Tensor | None, teacher_vectors: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self.distillation_head is None:
+            if teacher_vectors is not None and teacher_vectors.numel() > 0:
+                raise ValueError("teacher vectors were given but the model has no distillation head (teacher_dim=0)")
+            return spans.new_zeros(())
+        if distill_index is None or teacher_vectors is None:
+            distill_index = spans.new_zeros((0, 2), dtype=torch.long)
+            teacher_vectors = spans.new_zeros((0, self.config.teacher_dim))
+        if teacher_vectors.shape[-1] != self.config.teacher_dim:
+            raise ValueError(
+                f"teacher vectors have size {teacher_vectors.shape[-1]}, the model expects teacher_dim="
+                f"{self.config.teacher_dim}"
+            )
+        linked_spans = spans[distill_index[:, 0], distill_index[:, 1]]
+        student, teacher = self.distillation_head(linked_spans, teacher_vectors)
+        return distillation_loss(student, teacher)
+
+    # ------------------------------------------------------------------------------------------------- inference
+    def label_vectors(self, labels: Sequence[str]) -> torch.Tensor:
+        """Label vectors ``[C, h]`` for entity-type names, cached per label set while the model is in eval mode."""
+        key = tuple(labels)
+        cached = self._label_cache.get(key)
+        if cached is not None and not self.training:
+            return cached
+        encoded = encode_labels(self.tokenizer, labels, self.config.max_label_tokens)
+        vectors = self.encode_labels(
+            encoded["label_input_ids"].to(self.device), encoded["label_attention_mask"].to(self.device)
+        )
+        if not self.training:
+            self._label_cache[key] = vectors
+        return vectors
+
+    @torch.no_grad()
+    def predict_word_spans(
+        self,
+        batch_words: Sequence[Sequence[str]],
+        labels: Sequence[str],
+        threshold: float | None = None,
+        flat_ner: bool = True,
+        multi_label: bool = False,
+        batch_size: int = 8,
+    ) -> list[list[SpanCandidate]]:
+        """Decoded spans ``(start, end, label index, score)`` (word indices, end inclusive) for pre-split texts.
+
+        ``labels`` must already be normalized (see ``normalize_labels``). Texts longer than one window are cut into
+        overlapping windows whose candidates are merged before decoding.
+        """
+        threshold = check_threshold(self.config.threshold if threshold is None else threshold)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        was_training = self.training
+        self.eval()
+        try:
+            label_embeddings = self.label_vectors(labels)
+            windows = self.word_encoder.windows(batch_words)
+            windows.sort(key=lambda window: len(window.token_ids))  # less padding per batch
+            candidates: list[list[SpanCandidate]] = [[] for _ in batch_words]
+            for first in range(0, len(windows), batch_size):
+                chunk = windows[first : first + batch_size]
+                batch = {key: value.to(self.device) for key, value in self.word_encoder.collate(chunk).items()}
+                probabilities = torch.sigmoid(self(**batch, label_embeddings=label_embeddings).logits).float().cpu()
+                for row, window in enumerate(chunk):
+                    candidates[window.example_index].extend(
+                        window_candidates(
+                            probabilities[row], window.num_words, self.config.max_width, threshold, window.word_offset
+                        )
+                    )
+        finally:
+            self.train(was_training)
+        return [greedy_decode(merge_candidates(found), flat_ner, multi_label) for found in candidates]
+
+    def batch_predict_entities(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        threshold: float | None = None,
+        flat_ner: bool = True,
+        multi_label: bool = False,
+        batch_size: int = 8,
+    ) -> list[list[dict[str, Any]]]:
+        """Find entities of the given types in each text.
+
+        Returns, per text, ``[{"start", "end", "text", "label", "score"}]`` with character offsets into that text
+        (``text[start:end] == entity["text"]``), sorted by position. Long texts are processed whole, in
+        overlapping windows; empty or whitespace-only texts give ``[]``.
+
+        Raises:
+            ValueError: no labels, an empty or non-string label, or a threshold outside [0, 1].
+        """
+        if isinstance(texts, str):
+            raise ValueError("batch_predict_entities takes a list of texts; use predict_entities for one text")
+        for position, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ValueError(f"text #{position} must be a string, got {type(text).__name__}")
+        labels = normalize_labels(labels)
+        words_per_text = [split_words(text) for text in texts]
+        spans_per_text = self.predict_word_spans(
+            [[word for word, _, _ in words] for words in words_per_text],
+            labels,
+            threshold,
+            flat_ner,
+            multi_label,
+            batch_size,
+        )
+        return [
+            self._entities(text, words, spans, labels)
+            for text, words, spans in zip(texts, words_per_text, spans_per_text)
+        ]
+
+    def predict_entities(
+        self,
+        text: str,
+        labels: Sequence[str],
+        threshold: float | None = None,
+        flat_ner: bool = True,
+        multi_label: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Entities of the given types in one text; see [`batch_predict_entities`]. Empty text gives ``[]``."""
+        return self.batch_predict_entities([text], labels, threshold, flat_ner, multi_label, batch_size=1)[0]
+
+    @staticmethod
+    def _entities(
+        text: str, words: list[tuple[str, int, int]], spans: list[SpanCandidate], labels: list[str]
+    ) -> list[dict[str, Any]]:
+        entities = []
+        for span in spans:
+            start, end = words[span.start][1], words[span.end][2]
+            entities.append(
+                {"start": start, "end": end, "text": text[start:end], "label": labels[span.label], "score": span.score}
+            )
+        return entities
+
+
+KoGNERConfig.register_for_auto_class()
+KoGNERModel.register_for_auto_class("AutoModel")
