@@ -368,7 +368,8 @@ def load_biokg_lite(
     )
     heads, relations, tails = zip(*edges) if edges else ((), (), ())
     graph = assemble_graph(records, heads, relations, tails, source="biokg-lite")
-    graph.dropped_edges = len(builder.edges) - len(edges)  # type: ignore[attr-defined]
+    logger.info("biokg-lite: %d of %d source edges left out with the capped entities", len(builder.edges) - len(edges),
+                len(builder.edges))
     if cache_path is not None:
         write_graph_parquet(graph, cache_path)
     return graph
@@ -408,7 +409,6 @@ def read_graph_parquet(folder: Path, source: str) -> KnowledgeGraph:
         synonyms=[s.split(_SYNONYM_JOIN) if s else [] for s in nodes["synonyms"]],
         edge_heads=edges["head"].to_numpy(), edge_relations=edges["relation"].to_numpy(dtype=object),
         edge_tails=edges["tail"].to_numpy(), source=source)
-    graph.dropped_edges = 0  # type: ignore[attr-defined]
     return graph
 
 

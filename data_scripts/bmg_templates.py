@@ -254,6 +254,8 @@ CLOSERS = [
     ", but not in controls.", ", consistent with earlier findings.", " (P < 0.05).",
     ", highlighting a potential therapeutic target.", " in a subset of cases.",
 ]
+TEMPLATE_VERSION = 2
+"""Bump whenever patterns or rendering change: resumed runs compare it and refuse to mix outputs."""
 _PLACEHOLDER = re.compile(r"\{([A-Z]+)\}")
 _MAX_ATTEMPTS = 8
 
@@ -311,6 +313,7 @@ class TemplateGenerator:
         total = sum(len(p) for p in PAIR_PATTERNS.values()) + len(HIERARCHY_PATTERNS) + len(PART_OF_PATTERNS)
         return {
             "generator": self.name,
+            "version": TEMPLATE_VERSION,
             "seed": self.seed,
             "patterns": total + len(GENERIC_PATTERNS),
             "openers": len(OPENERS),
@@ -360,6 +363,9 @@ class TemplateGenerator:
                 role = roles[key]
                 surface = surfaces[role]
                 family = _family(row.head_type if role == "head" else row.tail_type)
+                name = row.head_name if role == "head" else row.tail_name
+                if not text and surface != name and surface == name.lower() and family not in _COMMON_NOUN_FAMILIES:
+                    surface = name  # a lowercased symbol ("per.c6", "ryr1") must not start a sentence
                 if not text and family in _COMMON_NOUN_FAMILIES:
                     surface = surface[:1].upper() + surface[1:] if surface[:1].islower() else surface
                 elif text and family == "phenotype" and re.match(r"[A-Z][a-z]", surface):

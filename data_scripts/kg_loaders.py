@@ -187,7 +187,7 @@ def assemble_graph(
         source=source,
     )
     graph._index = index
-    graph.dropped_edges = dropped  # type: ignore[attr-defined]
+    graph.dropped_edges = dropped
     return graph
 
 
@@ -380,13 +380,13 @@ def load_csv_kg(
         rel = table[spec.relation_column].str.strip().tolist() if spec.relation_column else [spec.relation] * len(table)
         part = assemble_graph(records, table[spec.head_column].str.strip(), rel, table[spec.tail_column].str.strip(),
                               edges_path=str(spec.path), strict=strict, source=source)
-        total_dropped += part.dropped_edges  # type: ignore[attr-defined]
+        total_dropped += part.dropped_edges
         ids = records.ids
         heads.extend(ids[i] for i in part.edge_heads)
         relations.extend(part.edge_relations.tolist())
         tails.extend(ids[i] for i in part.edge_tails)
     graph = assemble_graph(records, heads, relations, tails, strict=strict, source=source)
-    graph.dropped_edges = total_dropped  # type: ignore[attr-defined]
+    graph.dropped_edges = total_dropped
     return graph
 
 

@@ -26,6 +26,7 @@ class KnowledgeGraph:
         edge_relations: array ``[E]`` of relation names (str).
         edge_tails: int64 array ``[E]`` of tail node rows.
         source: a short human-readable name of where the graph came from.
+        dropped_edges: edges the loader dropped because their head or tail was not a known node.
     """
 
     node_ids: list[str]
@@ -37,6 +38,7 @@ class KnowledgeGraph:
     edge_relations: np.ndarray
     edge_tails: np.ndarray
     source: str = ""
+    dropped_edges: int = field(default=0, compare=False)
     _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -9,7 +9,8 @@ check, split train/validation/test with ``--seed``, and write to ``--out``:
 * the `DatasetDict` (``datasets.load_from_disk(OUT)``), ``jsonl/<split>.jsonl``,
 * ``README.md`` (dataset card: counts per entity type, settings, drops by reason), ``drop_counts.json``,
 * ``progress.jsonl`` + ``progress_meta.json``: every finished row is appended at once, so an
-  interrupted run started again with the same arguments resumes where it stopped.
+  interrupted run started again with the same arguments resumes where it stopped (rows that failed
+  with a generator error are tried again).
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def check_resume(out: Path, meta: dict[str, Any], restart: bool) -> None:
 def generate(rows: list[RelationRow], generator: Any, progress_path: Path) -> dict[str, dict[str, Any]]:
     """Run the generator on rows not yet in the progress file, appending each result as it arrives."""
     done = read_progress(progress_path)
-    todo = [row for row in rows if row.row_id not in done]
+    # generator errors (network, rate limits) are transient: retry those rows; cached answers cost nothing
+    todo = [row for row in rows if row.row_id not in done or done[row.row_id]["reason"] == "generator_error"]
     if done:
         logger.info("resuming: %d rows done, %d to go", len(done), len(todo))
     with progress_path.open("a", encoding="utf-8") as handle, tqdm(total=len(rows), initial=len(rows) - len(todo),

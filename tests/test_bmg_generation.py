@@ -200,5 +200,14 @@ def test_make_bmg_dataset_writes_and_resumes(tmp_path: Path, monkeypatch: pytest
     again = load_from_disk(str(out))
     assert all(again[s].to_list() == dataset[s].to_list() for s in dataset)
 
+    # rows that failed in the generator (network, rate limit) are tried again on the next run
+    lines = progress.read_text().splitlines()
+    failed = {**json.loads(lines[0]), "record": None, "reason": "generator_error", "detail": "HTTP 503"}
+    progress.write_text("\n".join([json.dumps(failed), *lines[1:]]) + "\n")
+    calls.clear()
+    assert make_bmg_dataset.main(args) == 0
+    assert len(calls) == 1
+    assert json.loads((out / "drop_counts.json").read_text()) == drops
+
     with pytest.raises(SystemExit, match="other settings"):
         make_bmg_dataset.main([*args[:-1], "4"])

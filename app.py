@@ -1,0 +1,318 @@
+"""KoGNER Gradio demo: biomedical named-entity recognition for any entity types you type.
+
+Run ``python app.py --model DIR_OR_HUB_ID`` (a directory saved by training, or a Hub id; the model's code comes with
+it through ``trust_remote_code``). Without ``--model`` the demo loads ``$KOGNER_MODEL``, else ``runs/demo/model``
+(written by ``make demo``). It binds 127.0.0.1 unless ``--host`` (or ``$GRADIO_SERVER_NAME``, as on Hugging Face
+Spaces) says otherwise, and opens a public share link only with ``--share``.
+
+The app needs only torch, transformers and gradio, so the same file runs in a Space (see ``space/README.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+MODEL_ENV_VAR = "KOGNER_MODEL"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "runs" / "demo" / "model"
+MAX_TEXT_CHARS = 20_000
+MAX_LABELS = 32
+MAX_LABEL_CHARS = 100
+DEFAULT_CONCURRENCY = 2
+DEFAULT_QUEUE_SIZE = 64
+TABLE_HEADERS = ["text", "label", "score", "start", "end"]
+
+# The entity types of the KoGNER knowledge graph (data_scripts.biokg_lite.ENTITY_TYPES), kept here so that the app
+# imports nothing from the project (a Space only has the model's remote code).
+KG_ENTITY_TYPES = ["phenotype", "gene", "disease", "chemical", "cell type", "cell line", "anatomy", "organism"]
+KG_PRESET = "KoGNER knowledge graph (8 types)"
+
+# Same label sets as data_scripts.benchmarks.BENCHMARK_LABELS, for when the project is not installed.
+FALLBACK_BENCHMARK_LABELS = {
+    "NCBI-disease": ["disease"],
+    "BC5CDR": ["chemical", "disease"],
+    "BC2GM": ["gene"],
+    "JNLPBA/GENIA": ["protein", "DNA", "RNA", "cell line", "cell type"],
+    "BC4CHEMD": ["chemical"],
+}
+CORPUS_DISPLAY_NAMES = {
+    "ncbi_disease": "NCBI-disease",
+    "bc5cdr": "BC5CDR",
+    "bc2gm": "BC2GM",
+    "jnlpba": "JNLPBA/GENIA",
+    "bc4chemd": "BC4CHEMD",
+}
+
+EXAMPLES = [
+    [
+        "Long-term lithium therapy was followed by nephrogenic diabetes insipidus in three patients treated for "
+        "bipolar disorder; symptoms eased after amiloride was added.",
+        "chemical, disease",
+    ],
+    [
+        "Carriers of BRCA2 mutations face a higher risk of ovarian cancer, and olaparib prolonged survival in this group.",
+        "gene, disease, chemical",
+    ],
+    [
+        "Jurkat cells and primary CD4+ T lymphocytes were stimulated with interleukin-2 before NF-kappa B activity "
+        "was measured.",
+        "cell line, cell type, protein",
+    ],
+    [
+        "Children with cystic fibrosis often carry the F508del variant of CFTR and develop chronic Pseudomonas "
+        "aeruginosa infection of the lung with persistent cough.",
+        "disease, gene, organism, anatomy, phenotype",
+    ],
+]
+
+
+def label_presets() -> dict[str, list[str]]:
+    """Preset name -> entity types: the benchmark corpora's label sets and the knowledge graph's types."""
+    try:
+        from data_scripts.benchmarks import BENCHMARK_LABELS
+    except ImportError:  # a Space or a plain `pip install transformers gradio` environment: no project packages
+        benchmark_labels: Mapping[str, Sequence[str]] = FALLBACK_BENCHMARK_LABELS
+    else:
+        benchmark_labels = {CORPUS_DISPLAY_NAMES.get(name, name): labels for name, labels in BENCHMARK_LABELS.items()}
+    presets = {name: list(labels) for name, labels in benchmark_labels.items()}
+    presets[KG_PRESET] = list(KG_ENTITY_TYPES)
+    return presets
+
+
+def parse_labels(labels_text: str | None) -> list[str]:
+    """Comma-separated entity types -> list of unique, stripped, non-empty names (order kept)."""
+    unique: list[str] = []
+    for label in (labels_text or "").split(","):
+        label = label.strip()
+        if label and label not in unique:
+            unique.append(label)
+    return unique
+
+
+def input_problem(text: str | None, labels: list[str], max_text_chars: int) -> str | None:
+    """A user-facing message for input the demo refuses, or None when the input is fine."""
+    if text is None or not text.strip():
+        return "Enter some text to analyse (or pick one of the examples below)."
+    if len(text) > max_text_chars:
+        return (
+            f"The text has {len(text):,} characters; this demo accepts at most {max_text_chars:,}. Shorten it, or run "
+            "the model locally with `model.predict_entities(text, labels)`, which has no length limit."
+        )
+    if not labels:
+        return "Enter at least one entity type (comma-separated, e.g. `disease, chemical`) or choose a preset."
+    if len(labels) > MAX_LABELS:
+        return f"You entered {len(labels)} entity types; the demo accepts at most {MAX_LABELS} at once."
+    too_long = [label for label in labels if len(label) > MAX_LABEL_CHARS]
+    if too_long:
+        return f"Entity type names must be at most {MAX_LABEL_CHARS} characters; `{too_long[0][:40]}…` is longer."
+    return None
+
+
+def highlight_segments(text: str, entities: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """Cut ``text`` into ``(piece, label or None)`` covering it exactly once, for ``gr.HighlightedText``.
+
+    Nested entities cannot be drawn inside one another, so only the outermost spans are highlighted; a span chosen
+    with several labels (multi-label) shows them joined by " | ". Every entity is still listed in the table.
+    """
+    outermost: list[tuple[int, int, list[str]]] = []
+    for entity in sorted(entities, key=lambda item: (item["start"], -item["end"])):
+        start, end, label = entity["start"], entity["end"], entity["label"]
+        if outermost and start < outermost[-1][1]:  # inside (the decoder never lets spans cross) the previous span
+            if (start, end) == outermost[-1][:2] and label not in outermost[-1][2]:
+                outermost[-1][2].append(label)
+            continue
+        outermost.append((start, end, [label]))
+    segments: list[tuple[str, str | None]] = []
+    position = 0
+    for start, end, labels in outermost:
+        if start > position:
+            segments.append((text[position:start], None))
+        segments.append((text[start:end], " | ".join(labels)))
+        position = end
+    if position < len(text):
+        segments.append((text[position:], None))
+    return segments
+
+
+def entity_table(entities: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Entities as a ``gr.Dataframe`` value: text, label, score (3 decimals), character start and end."""
+    rows = [[entity["text"], entity["label"], round(float(entity["score"]), 3), entity["start"], entity["end"]]
+            for entity in entities]
+    return {"headers": TABLE_HEADERS, "data": rows}
+
+
+def build_demo(
+    model: Any,
+    *,
+    max_text_chars: int = MAX_TEXT_CHARS,
+    concurrency_limit: int = DEFAULT_CONCURRENCY,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    title: str = "KoGNER: biomedical NER for any entity type",
+    analytics_enabled: bool | None = None,
+) -> gr.Blocks:
+    """Build the demo around a loaded KoGNER model (anything with ``predict_entities`` and ``config.threshold``).
+
+    The prediction event is exposed to API clients as ``/predict`` with inputs ``(text, entity_types, threshold,
+    nested, multi_label)`` and outputs ``(highlighted, table, entities_json, message)``. ``analytics_enabled``:
+    Gradio's telemetry (None: Gradio's default, ``$GRADIO_ANALYTICS_ENABLED``).
+    """
+    presets = label_presets()
+    default_threshold = float(getattr(model.config, "threshold", 0.5))
+
+    def predict(
+        text: str | None, labels_text: str | None, threshold: float, nested: bool, multi_label: bool
+    ) -> tuple[list[tuple[str, str | None]], dict[str, Any], list[dict[str, Any]], str]:
+        labels = parse_labels(labels_text)
+        problem = input_problem(text, labels, max_text_chars)
+        if problem is None:
+            try:
+                entities = model.predict_entities(
+                    text, labels, threshold=threshold, flat_ner=not nested, multi_label=multi_label
+                )
+            except ValueError as error:  # the model's own input checks (threshold range, label tokens, ...)
+                problem = f"The model rejected the input: {error}"
+        if problem is not None:
+            gr.Warning(problem)
+            return [(text or "", None)], entity_table([]), [], f"⚠️ {problem}"
+        entities = [dict(entity, score=round(float(entity["score"]), 4)) for entity in entities]
+        message = f"Found {len(entities)} entit{'y' if len(entities) == 1 else 'ies'} at threshold {threshold:.2f}."
+        outer = sum(1 for segment in highlight_segments(text, entities) if segment[1] is not None)
+        if outer < len(entities):
+            message += " Nested or multi-label entities are highlighted by their outermost span; the table lists all."
+        return highlight_segments(text, entities), entity_table(entities), entities, message
+
+    with gr.Blocks(title="KoGNER demo", analytics_enabled=analytics_enabled) as demo:
+        gr.Markdown(
+            f"# {title}\n"
+            "Type or paste biomedical text, list the entity types you want (any names: `disease`, `gene`, "
+            "`adverse event`, ...), and press **Find entities**. Scores are the model's span-type probabilities; "
+            "raise the threshold for fewer, surer entities."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                text_box = gr.Textbox(label="Text", lines=7, placeholder="Paste a sentence or an abstract...")
+                labels_box = gr.Textbox(
+                    label="Entity types (comma-separated)", value="disease, chemical, gene", max_lines=2
+                )
+                with gr.Row():
+                    preset = gr.Dropdown(
+                        choices=list(presets), value=None, label="Presets", info="Fills in the entity types"
+                    )
+                    threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.01, label="Threshold")
+                with gr.Row():
+                    nested = gr.Checkbox(label="Nested", value=False, info="Entities may lie inside others")
+                    multi_label = gr.Checkbox(label="Multi-label", value=False, info="A span may get several types")
+                submit = gr.Button("Find entities", variant="primary")
+            with gr.Column(scale=4):
+                message = gr.Markdown(elem_id="kogner-message")
+                highlighted = gr.HighlightedText(label="Entities", show_legend=True, elem_id="kogner-highlighted")
+                table = gr.Dataframe(
+                    value=entity_table([]),
+                    headers=TABLE_HEADERS,
+                    datatype=["str", "str", "number", "number", "number"],
+                    label="Entities (character offsets, end exclusive)",
+                    interactive=False,
+                    wrap=True,
+                )
+                with gr.Accordion("JSON", open=False):
+                    entities_json = gr.JSON(label="predict_entities output")
+        gr.Examples(examples=EXAMPLES, inputs=[text_box, labels_box], cache_examples=False)
+
+        preset.change(
+            lambda name: ", ".join(presets[name]) if name in presets else gr.skip(),
+            inputs=preset,
+            outputs=labels_box,
+            queue=False,
+            api_visibility="private",
+        )
+        gr.on(
+            triggers=[submit.click, labels_box.submit],
+            fn=predict,
+            inputs=[text_box, labels_box, threshold, nested, multi_label],
+            outputs=[highlighted, table, entities_json, message],
+            api_name="predict",
+            concurrency_limit=concurrency_limit,
+        )
+    demo.queue(max_size=queue_size, default_concurrency_limit=concurrency_limit)
+    return demo
+
+
+def resolve_model_id(model_arg: str | None) -> str:
+    """``--model``, else ``$KOGNER_MODEL``, else ``runs/demo/model`` if it exists; otherwise exit with advice."""
+    model_id = model_arg or os.environ.get(MODEL_ENV_VAR)
+    if model_id:
+        return model_id
+    if DEFAULT_MODEL_DIR.is_dir():
+        return str(DEFAULT_MODEL_DIR)
+    raise SystemExit(
+        f"No model to serve: {DEFAULT_MODEL_DIR} does not exist. Run `make demo` to train one there, or pass "
+        f"--model DIR_OR_HUB_ID (or set {MODEL_ENV_VAR})."
+    )
+
+
+def load_model(model_id: str) -> Any:
+    """Load a saved KoGNER model (directory or Hub id) with its remote code, in eval mode."""
+    from transformers import AutoModel
+
+    try:
+        model = AutoModel.from_pretrained(model_id, trust_remote_code=True)
+    except OSError as error:
+        raise SystemExit(f"Could not load the KoGNER model {model_id!r}: {error}") from error
+    if not hasattr(model, "predict_entities"):
+        raise SystemExit(f"{model_id!r} loaded as {type(model).__name__}, which is not a KoGNER model")
+    return model.eval()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--model",
+        help=f"model directory or Hub id (default: ${MODEL_ENV_VAR}, else {DEFAULT_MODEL_DIR} from `make demo`)",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to bind (default: $GRADIO_SERVER_NAME, else 127.0.0.1 = this machine only)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), help="port (default: 7860)"
+    )
+    parser.add_argument("--share", action="store_true", help="also open a public *.gradio.live link (off by default)")
+    parser.add_argument(
+        "--max-chars", type=int, default=MAX_TEXT_CHARS, help=f"longest text accepted (default: {MAX_TEXT_CHARS})"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"requests run at the same time; the rest wait in the queue (default: {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--queue-size", type=int, default=DEFAULT_QUEUE_SIZE, help=f"waiting requests beyond which new ones are "
+        f"refused (default: {DEFAULT_QUEUE_SIZE})"
+    )
+    args = parser.parse_args(argv)
+    for name in ("max_chars", "concurrency", "queue_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    model = load_model(resolve_model_id(args.model))
+    demo = build_demo(
+        model, max_text_chars=args.max_chars, concurrency_limit=args.concurrency, queue_size=args.queue_size
+    )
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The training run behind ``train.py``: teacher, model, data, KoGNERTrainer, final evaluation, saved model + card."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from transformers import set_seed
+
+from modeling_kogner import KoGNERModel
+
+from .collator import KoGNERDataCollator, TeacherTable
+from .data import label_pool, load_training_mix, resolve_eval_sets
+from .defaults import resolve_encoder
+from .evaluation import markdown_table
+from .trainer import KoGNERTrainer
+
+logger = logging.getLogger("kogner.train")
+
+
+def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any]]:
+    """Teacher vectors and index from a ``build_teacher.py`` output folder, plus a summary for the card."""
+    from data_scripts.teacher import Teacher
+
+    teacher = Teacher.load(directory)
+    metadata = teacher.metadata
+    summary = {"teacher directory": directory, "entities": len(teacher), "H size": teacher.dim}
+    for key in ("kg", "dims", "metrics"):
+        if key in metadata:
+            summary[key] = json.dumps(metadata[key], sort_keys=True)
+    return TeacherTable(teacher.vectors, teacher.index), summary
+
+
+def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
+    """A new model from an encoder, or a saved KoGNER model whose teacher size must match."""
+    if model_args.model_name_or_path:
+        model = KoGNERModel.from_pretrained(model_args.model_name_or_path)
+        if teacher_dim and model.config.teacher_dim != teacher_dim:
+            raise ValueError(
+                f"the teacher vectors have size {teacher_dim} but {model_args.model_name_or_path} was built with "
+                f"teacher_dim={model.config.teacher_dim}; use the same teacher or start from an encoder"
+            )
+        return model, model_args.model_name_or_path
+    settings = {
+        key: getattr(model_args, key)
+        for key in ("label_encoder", "max_width", "hidden_size", "dropout", "distillation_dim", "lang_weight",
+                    "dist_weight", "focal_alpha", "focal_gamma", "threshold")
+    }
+    encoder = resolve_encoder(model_args.encoder)
+    return KoGNERModel.from_encoder(encoder, teacher_dim=teacher_dim, **settings), model_args.encoder
+
+
+def check_links(dataset: Any, teacher: TeacherTable) -> Counter:
+    """Count ``kge`` links whose KG id the teacher knows; warn (not fail) about the others."""
+    counts: Counter = Counter()
+    for links in dataset["kge"]:
+        for link in links:
+            counts["known" if link["kg_id"] in teacher.row_of else "unknown"] += 1
+    if counts["unknown"]:
+        logger.warning(
+            "%d of %d kge links name KG ids missing from the teacher; they are skipped during distillation",
+            counts["unknown"], counts["known"] + counts["unknown"],
+        )
+    if counts["known"] == 0:
+        logger.warning("no kge link of the training data is in the teacher: the distillation loss will stay 0")
+    return counts
+
+
+def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[str, Any]:
+    """Train, evaluate and save; returns the final evaluation results per set."""
+    set_seed(training_args.seed)
+    teacher, teacher_summary = None, None
+    if data_args.teacher and model_args.dist_weight > 0:
+        teacher, teacher_summary = load_teacher(data_args.teacher)
+    model, base_encoder = build_model(model_args, teacher.dim if teacher else 0)
+
+    train_dataset = load_training_mix(data_args.train_data, data_args.data_dir, training_args.seed)
+    if data_args.max_train_samples:
+        train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
+    link_counts = check_links(train_dataset, teacher) if teacher else Counter()
+    eval_sets = _eval_sets(data_args.eval_data, data_args, "validation")
+    collator = KoGNERDataCollator.from_model(
+        model,
+        teacher=teacher,
+        negative_label_pool=label_pool([train_dataset]),
+        num_negative_labels=data_args.num_negative_labels,
+        seed=training_args.seed,
+    )
+    card_info = {
+        "base_encoder": base_encoder,
+        "encoder_learning_rate": training_args.encoder_learning_rate,
+        "teacher": teacher_summary,
+        "data": {
+            "training sources": ", ".join(data_args.train_data),
+            "training sentences": len(train_dataset),
+            "kge links known to the teacher": link_counts.get("known", 0),
+            "entity types": ", ".join(label_pool([train_dataset])),
+        },
+        "training_scale": f"{len(train_dataset)} sentences from {', '.join(data_args.train_data)}",
+    }
+    trainer = KoGNERTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset={name: dataset for name, (dataset, _) in eval_sets.items()} or None,
+        data_collator=collator,
+        processing_class=model.tokenizer,
+        eval_labels={name: labels for name, (_, labels) in eval_sets.items()},
+        encoder_learning_rate=training_args.encoder_learning_rate,
+        card_info=card_info,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    if collator.stats:
+        logger.info("collator counts: %s", dict(collator.stats))
+
+    test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets
+    results: dict[str, dict[str, Any]] = {}
+    if test_sets:
+        trainer.eval_labels.update({name: labels for name, (_, labels) in test_sets.items()})
+        trainer.evaluate({name: dataset for name, (dataset, _) in test_sets.items()}, metric_key_prefix="test")
+        results = trainer.last_eval_results
+    trainer.save_model(training_args.output_dir)
+    if trainer.is_world_process_zero():
+        trainer.create_model_card()
+        Path(training_args.output_dir, "eval_results.json").write_text(json.dumps(results, indent=2))
+        run_log = {"world_size": training_args.world_size, "device": str(training_args.device),
+                   "log_history": trainer.state.log_history}
+        Path(training_args.output_dir, "training_log.json").write_text(json.dumps(run_log, indent=2))
+        if results:
+            print("\n" + markdown_table(results) + "\n", flush=True)
+        print(f"model saved to {training_args.output_dir}", flush=True)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(commit_message="KoGNER model trained with train.py")
+    return results
+
+
+def _eval_sets(sources: list[str], data_args: Any, default_split: str) -> dict[str, tuple[Any, list[str]]]:
+    if not sources:
+        return {}
+    resolved = resolve_eval_sets(None if sources == ["benchmarks"] else sources, data_args.data_dir, default_split)
+    if data_args.max_eval_samples:
+        resolved = {
+            name: (dataset.select(range(min(data_args.max_eval_samples, len(dataset)))), labels)
+            for name, (dataset, labels) in resolved.items()
+        }
+    return resolved

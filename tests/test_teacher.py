@@ -1,0 +1,183 @@
+"""Teacher stages on the tiny KG fixture with a tiny random encoder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_scripts.kg_loaders import load_kg
+from data_scripts.teacher import (
+    STAGES,
+    Teacher,
+    TeacherSettings,
+    build_teacher,
+    scale_blocks,
+    stratified_split,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "kg"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_graph():
+    return load_kg("table", nodes=FIXTURES / "tiny_nodes.tsv", edges=FIXTURES / "tiny_edges.tsv")
+
+
+@pytest.fixture(scope="module")
+def settings(tiny_encoder_dir: Path) -> TeacherSettings:
+    return TeacherSettings(encoder=str(tiny_encoder_dir), gnn_epochs=40, gnn_heads=2, transr_dim=16,
+                           transr_relation_dim=8, transr_epochs=4, transr_batch_size=32, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def built(tiny_graph, settings, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    return build_teacher(tiny_graph, out, settings, progress=False)
+
+
+def test_every_stage_gives_finite_vectors_of_configured_sizes(built, tiny_graph) -> None:
+    assert built.stage_status == {stage: "computed" for stage in STAGES}
+    teacher = Teacher.load(built.out_dir)
+    m = tiny_graph.num_nodes
+    assert teacher.parts["Z"].shape == (m, 32)  # tiny encoder hidden size
+    assert teacher.parts["Z_prime"].shape == (m, 32)  # Z' keeps Z's width (paper: both d')
+    assert teacher.parts["Z_double_prime"].shape == (m, 16)
+    assert teacher.vectors.shape == (m, 80) and teacher.dim == 80
+    for tensor in (teacher.vectors, *teacher.parts.values()):
+        assert torch.isfinite(tensor).all()
+    dims = built.summary["dims"]
+    assert dims == {"Z": 32, "Z_prime": 32, "Z_double_prime": 16, "H": 80}
+    assert built.summary["entity_count_per_type"] == {"disease": 10, "gene": 10, "phenotype": 10}
+
+
+def test_node_type_accuracy_beats_majority_class(built) -> None:
+    gnn = built.summary["metrics"]["gnn"]
+    assert gnn["test_nodes"] == 6 and gnn["mode"] == "full-batch"
+    assert gnn["test_accuracy"] > gnn["majority_class_test_accuracy"]
+
+
+def test_transr_trains_and_records_metrics(built) -> None:
+    transr = built.summary["metrics"]["transr"]
+    assert 0.0 < transr["mrr"] <= 1.0 and 0.0 <= transr["hits_at_10"] <= 1.0
+    assert transr["triples"]["train"] + transr["triples"]["validation"] + transr["triples"]["test"] == 59
+    assert transr["final_loss"] < transr["first_epoch_loss"]
+
+
+def test_teacher_json_documents_build(built) -> None:
+    summary = json.loads((built.out_dir / "teacher.json").read_text())
+    assert summary["kg"]["fingerprint"] == built.summary["kg"]["fingerprint"]
+    assert set(summary["library_versions"]) >= {"torch", "torch-geometric", "pykeen"}
+    assert set(summary["stage_timings"]) >= {"text", "spatial", "logical", "assemble"}
+    assert summary["scaling"]["blocks"]["Z"]["dim"] == 32
+
+
+def test_save_load_gives_identical_tensors(built) -> None:
+    from safetensors.torch import load_file
+
+    teacher = Teacher.load(built.out_dir)
+    stored = load_file(built.out_dir / "teacher.safetensors")
+    assert torch.equal(teacher.vectors, stored["H"])
+    for stage, name in zip(STAGES, ("Z", "Z_prime", "Z_double_prime")):
+        stage_vectors = load_file(built.out_dir / "stages" / stage / "vectors.safetensors")["vectors"]
+        assert torch.equal(stage_vectors, stored[name])
+    row = teacher.row_of("DIS:3")
+    assert teacher.kg_ids[row] == "DIS:3" and teacher.types[row] == "disease"
+    assert teacher.names[row] == "cystic fibrosis disease"
+    with pytest.raises(KeyError, match="NOPE"):
+        teacher.row_of("NOPE")
+
+
+def test_second_run_recomputes_nothing(built, tiny_graph, settings) -> None:
+    records = {s: built.out_dir / "stages" / s / "record.json" for s in STAGES}
+    before = {s: (p.stat().st_mtime_ns, p.read_text()) for s, p in records.items()}
+    again = build_teacher(tiny_graph, built.out_dir, settings, progress=False)
+    assert again.stage_status == {stage: "cached" for stage in STAGES}
+    assert {s: (p.stat().st_mtime_ns, p.read_text()) for s, p in records.items()} == before
+    assert torch.equal(Teacher.load(built.out_dir).vectors, Teacher.load(built.out_dir).vectors)
+
+
+def test_changed_setting_recomputes_only_affected_stages(built, tiny_graph, settings, tmp_path) -> None:
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(built.out_dir, out)
+    result = build_teacher(tiny_graph, out, replace(settings, transr_epochs=3), progress=False)
+    assert result.stage_status == {"text": "cached", "spatial": "cached", "logical": "computed"}
+
+
+def test_interrupted_run_resumes_after_last_finished_stage(built, tiny_graph, settings, tmp_path) -> None:
+    import shutil
+
+    out = tmp_path / "partial"
+    shutil.copytree(built.out_dir, out)
+    (out / "stages" / "logical" / "record.json").unlink()  # as if killed while writing the last stage
+    (out / "teacher.json").unlink()
+    result = build_teacher(tiny_graph, out, settings, progress=False)
+    assert result.stage_status == {"text": "cached", "spatial": "cached", "logical": "computed"}
+    assert (out / "teacher.json").exists()
+
+
+def test_minibatch_path_and_single_member_type(tiny_graph, settings, tmp_path) -> None:
+    from data_scripts.kg_types import KnowledgeGraph
+
+    graph = KnowledgeGraph(
+        node_ids=tiny_graph.node_ids + ["ORG:1"], names=tiny_graph.names + ["Homo sapiens"],
+        types=tiny_graph.types + ["organism"], descriptions=tiny_graph.descriptions + [""],
+        synonyms=tiny_graph.synonyms + [[]], edge_heads=tiny_graph.edge_heads,
+        edge_relations=tiny_graph.edge_relations, edge_tails=tiny_graph.edge_tails, source="tiny+1")
+    small = replace(settings, gnn_full_batch_max_nodes=10, gnn_batch_size=8, gnn_epochs=3, transr_epochs=1)
+    result = build_teacher(graph, tmp_path, small, progress=False)
+    gnn = result.summary["metrics"]["gnn"]
+    assert gnn["mode"] in ("torch neighbor sampler", "NeighborLoader")
+    assert gnn["types_without_test_nodes"] == ["organism"]
+    teacher = Teacher.load(tmp_path)
+    assert teacher.vectors.shape[0] == 31 and torch.isfinite(teacher.vectors).all()
+
+
+def test_stratified_split_keeps_singletons_in_training() -> None:
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 2, 2])
+    train, test = stratified_split(labels, 0.2, seed=0)
+    assert 5 in train.tolist() and 5 not in test.tolist()
+    assert sorted(train.tolist() + test.tolist()) == list(range(8))
+    assert set(labels[test].tolist()) == {0, 2}
+
+
+def test_scaling_balances_blocks() -> None:
+    generator = torch.Generator().manual_seed(0)
+    blocks = {"a": torch.randn(200, 64, generator=generator) * 50 + 3,
+              "b": torch.randn(200, 8, generator=generator) * 0.01}
+    h, info = scale_blocks(blocks)
+    share_a = h[:, :64].pow(2).sum(1).mean()
+    share_b = h[:, 64:].pow(2).sum(1).mean()
+    assert torch.isclose(share_a, share_b, rtol=0.05)
+    assert abs(float(h.pow(2).mean()) - 1.0) < 0.05
+    assert info["blocks"]["b"]["dim"] == 8
+
+
+def test_cli_builds_from_table_files(settings, tmp_path) -> None:
+    from data_scripts.build_teacher import main
+
+    code = main(["--kg", "table", "--nodes", str(FIXTURES / "tiny_nodes.tsv"), "--edges",
+                 str(FIXTURES / "tiny_edges.tsv"), "--out", str(tmp_path), "--encoder", settings.encoder,
+                 "--gnn-epochs", "5", "--transr-epochs", "2", "--transr-dim", "8", "--transr-relation-dim", "4",
+                 "--device", "cpu", "--no-progress"])
+    assert code == 0
+    summary = json.loads((tmp_path / "teacher.json").read_text())
+    assert summary["dims"]["Z_double_prime"] == 8 and summary["settings"]["gnn_epochs"] == 5
+    assert summary["kg"]["adapter"] == "table"
+
+
+def test_modeling_kogner_does_not_import_graph_libraries() -> None:
+    code = ("import sys, modeling_kogner.modeling_kogner; "
+            "bad = [m for m in ('torch_geometric', 'pykeen') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
