@@ -19,7 +19,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[dev,bench,e2e]"
 	touch $@
 
@@ -29,7 +29,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 demo: setup
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 e2e: setup
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)

@@ -211,7 +211,9 @@ def build_demo(
                 submit = gr.Button("Find entities", variant="primary")
             with gr.Column(scale=4):
                 message = gr.Markdown(elem_id="kogner-message")
-                highlighted = gr.HighlightedText(label="Entities", show_legend=True, elem_id="kogner-highlighted")
+                highlighted = gr.HighlightedText(
+                    label="Entities", show_legend=False, show_inline_category=True, elem_id="kogner-highlighted"
+                )
                 table = gr.Dataframe(
                     value=entity_table([]),
                     headers=TABLE_HEADERS,

