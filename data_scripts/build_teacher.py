@@ -79,6 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     teacher.add_argument("--gnn-layers", type=int, default=defaults.gnn_layers,
                          help="TransformerConv layers K (default %(default)s)")
     teacher.add_argument("--gnn-heads", type=int, default=defaults.gnn_heads, help="attention heads (default %(default)s)")
+    teacher.add_argument("--gnn-hidden", type=int, default=defaults.gnn_hidden,
+                         help="width of Z' (0 = Z's width, as in the paper; default %(default)s)")
+    teacher.add_argument("--gnn-max-neighbors", type=int, default=defaults.gnn_max_neighbors,
+                         help="max incoming messages per node per layer (0 = all; default %(default)s)")
     teacher.add_argument("--gnn-epochs", type=int, default=defaults.gnn_epochs, help="default %(default)s")
     teacher.add_argument("--gnn-lr", type=float, default=defaults.gnn_lr, help="default %(default)s")
     teacher.add_argument("--gnn-dropout", type=float, default=defaults.gnn_dropout, help="default %(default)s")
@@ -154,7 +158,8 @@ def load_from_args(args: argparse.Namespace) -> KnowledgeGraph:
 def settings_from_args(args: argparse.Namespace) -> TeacherSettings:
     values = {f.name: getattr(args, f.name) for f in fields(TeacherSettings) if hasattr(args, f.name)}
     values["gnn_fanouts"] = tuple(values["gnn_fanouts"])
-    values["transr_max_train_triples"] = values["transr_max_train_triples"] or None
+    for optional in ("transr_max_train_triples", "gnn_hidden", "gnn_max_neighbors"):
+        values[optional] = values[optional] or None
     return TeacherSettings(**values)
 
 

@@ -32,7 +32,7 @@ def tiny_graph():
 
 @pytest.fixture(scope="module")
 def settings(tiny_encoder_dir: Path) -> TeacherSettings:
-    return TeacherSettings(encoder=str(tiny_encoder_dir), gnn_epochs=40, gnn_heads=2, transr_dim=16,
+    return TeacherSettings(encoder=str(tiny_encoder_dir), gnn_epochs=40, gnn_heads=2, gnn_hidden=None, transr_dim=16,
                            transr_relation_dim=8, transr_epochs=4, transr_batch_size=32, device="cpu")
 
 
@@ -47,7 +47,7 @@ def test_every_stage_gives_finite_vectors_of_configured_sizes(built, tiny_graph)
     teacher = Teacher.load(built.out_dir)
     m = tiny_graph.num_nodes
     assert teacher.parts["Z"].shape == (m, 32)  # tiny encoder hidden size
-    assert teacher.parts["Z_prime"].shape == (m, 32)  # Z' keeps Z's width (paper: both d')
+    assert teacher.parts["Z_prime"].shape == (m, 32)  # gnn_hidden=None: Z' keeps Z's width (paper: both d')
     assert teacher.parts["Z_double_prime"].shape == (m, 16)
     assert teacher.vectors.shape == (m, 80) and teacher.dim == 80
     for tensor in (teacher.vectors, *teacher.parts.values()):
@@ -132,13 +132,16 @@ def test_minibatch_path_and_single_member_type(tiny_graph, settings, tmp_path) -
         types=tiny_graph.types + ["organism"], descriptions=tiny_graph.descriptions + [""],
         synonyms=tiny_graph.synonyms + [[]], edge_heads=tiny_graph.edge_heads,
         edge_relations=tiny_graph.edge_relations, edge_tails=tiny_graph.edge_tails, source="tiny+1")
-    small = replace(settings, gnn_full_batch_max_nodes=10, gnn_batch_size=8, gnn_epochs=3, transr_epochs=1)
+    small = replace(settings, gnn_full_batch_max_nodes=10, gnn_batch_size=8, gnn_epochs=3, transr_epochs=1,
+                    gnn_hidden=16, gnn_max_neighbors=3)
     result = build_teacher(graph, tmp_path, small, progress=False)
     gnn = result.summary["metrics"]["gnn"]
     assert gnn["mode"] in ("torch neighbor sampler", "NeighborLoader")
     assert gnn["types_without_test_nodes"] == ["organism"]
     teacher = Teacher.load(tmp_path)
     assert teacher.vectors.shape[0] == 31 and torch.isfinite(teacher.vectors).all()
+    assert teacher.parts["Z_prime"].shape == (31, 16)  # projected to gnn_hidden
+    assert gnn["message_edges_after_neighbor_cap"] <= 31 * 3 < gnn["undirected_edges"]
 
 
 def test_stratified_split_keeps_singletons_in_training() -> None:

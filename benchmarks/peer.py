@@ -1,0 +1,166 @@
+"""The fair peer baseline: the `gliner` package trained with its own code on KoGNER's data and steps, scored by our scorer.
+
+Same encoder (offline MiniLM by default), same training sentences (the generated KG data, ``runs/data`` train
+split, converted to gliner's ``{"tokenized_text", "ner": [[start, end, label]]}``), same steps, batch size, learning
+rates and seed as ``configs/cpu-demo.yaml``; then gliner predicts on each corpus' test split with its batch API and
+its character offsets are mapped back to word indices and scored with ``kogner.metrics.span_scores`` (strict
+span+type), exactly as ``evaluate.py`` scores KoGNER.
+
+    python benchmarks/peer.py --quick                 # 30 steps, 100 sentences per corpus (a smoke run)
+    python benchmarks/peer.py --steps 900             # the cpu-demo budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, heavy_processes, machine_info, write_json  # noqa: E402
+
+from tqdm.auto import tqdm  # noqa: E402
+
+
+def to_gliner_format(dataset: Any) -> list[dict[str, Any]]:
+    """Schema examples -> gliner training records (word indices, end inclusive, as gliner expects)."""
+    return [
+        {"tokenized_text": list(tokens), "ner": [[entity["start"], entity["end"], entity["label"]] for entity in ner]}
+        for tokens, ner in zip(dataset["tokens"], dataset["ner"])
+    ]
+
+
+def word_offsets(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The sentence as text (words joined by single spaces) and each word's character span in it."""
+    offsets, position = [], 0
+    for token in tokens:
+        offsets.append((position, position + len(token)))
+        position += len(token) + 1
+    return " ".join(tokens), offsets
+
+
+def char_span_to_words(start: int, end: int, offsets: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """Word indices (end inclusive) covering the characters ``[start, end)``; None when no word is touched."""
+    covered = [index for index, (word_start, word_end) in enumerate(offsets) if word_start < end and start < word_end]
+    return (covered[0], covered[-1]) if covered else None
+
+
+def gliner_spans(model: Any, sentences: Sequence[Sequence[str]], labels: list[str], threshold: float,
+                 batch_size: int, description: str) -> list[list[tuple[int, int, str]]]:
+    """gliner's predictions as ``(start word, end word, label)`` per sentence."""
+    import torch
+
+    spans: list[list[tuple[int, int, str]]] = []
+    chunk = batch_size * 8
+    with tqdm(total=len(sentences), desc=description, unit="sent") as bar, torch.no_grad():
+        for first in range(0, len(sentences), chunk):
+            prepared = [word_offsets(tokens) for tokens in sentences[first : first + chunk]]
+            found = model.inference([text for text, _ in prepared], labels, threshold=threshold, batch_size=batch_size)
+            for (_, offsets), entities in zip(prepared, found):
+                sentence = []
+                for entity in entities:
+                    words = char_span_to_words(entity["start"], entity["end"], offsets)
+                    if words is not None:
+                        sentence.append((words[0], words[1], entity["label"]))
+                spans.append(sentence)
+            bar.update(len(prepared))
+    return spans
+
+
+def build_gliner(encoder: str, max_width: int, hidden_size: int, dropout: float, device: str) -> Any:
+    from gliner import GLiNER, GLiNERConfig
+
+    config = GLiNERConfig(model_name=encoder, max_width=max_width, hidden_size=hidden_size, dropout=dropout,
+                          max_len=384)
+    return GLiNER.from_config(config, backbone_from_pretrained=True, map_location=device, local_files_only=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", default="minilm", help="encoder directory or Hub id ('minilm' = offline MiniLM)")
+    parser.add_argument("--train-data", default=["runs/data"], help="training source(s) as for train.py (train split)",
+                        nargs="+")
+    parser.add_argument("--corpora", nargs="*", default=None,
+                        help="evaluation sources as for evaluate.py (default: every benchmark present + runs/data:test)")
+    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--steps", type=int, default=900, help="optimizer steps (cpu-demo.yaml: 900)")
+    parser.add_argument("--batch-size", type=int, default=8, help="training batch size (cpu-demo.yaml: 8)")
+    parser.add_argument("--seed", type=int, default=42, help="training seed (cpu-demo.yaml: 42)")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="heads' learning rate (cpu-demo: 1e-4)")
+    parser.add_argument("--encoder-learning-rate", type=float, default=3e-5, help="encoder learning rate (3e-5)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="decision threshold at prediction time")
+    parser.add_argument("--max-eval", type=int, default=None, help="first N sentences per evaluation corpus")
+    parser.add_argument("--eval-batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--output-dir", default="runs/bench/peer", help="where the trained gliner model is saved")
+    parser.add_argument("--quick", action="store_true", help="30 steps and 100 sentences per corpus (a smoke run)")
+    parser.add_argument("--output", default=str(RESULTS_DIR / "peer.json"), help="JSON results file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps = min(args.steps, 30)
+        args.max_eval = min(args.max_eval or 100, 100)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from transformers import set_seed
+
+    from kogner.data import load_training_mix, resolve_eval_sets
+    from kogner.defaults import resolve_encoder
+    from kogner.evaluation import markdown_table
+    from kogner.metrics import gold_spans, span_scores
+
+    set_seed(args.seed)
+    train = to_gliner_format(load_training_mix(args.train_data, args.data_dir, args.seed))
+    eval_sets = resolve_eval_sets(args.corpora, args.data_dir, "test")
+    if args.corpora is None and Path("runs/data").exists():
+        eval_sets.update(resolve_eval_sets(["runs/data"], args.data_dir, "test"))
+    if not eval_sets:
+        print("no evaluation corpus found; pass --corpora or --data-dir", file=sys.stderr)
+        return 2
+
+    model = build_gliner(resolve_encoder(args.encoder), max_width=8, hidden_size=512, dropout=0.4, device=args.device)
+    training_args = model.create_training_args(
+        output_dir=args.output_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.encoder_learning_rate, others_lr=args.learning_rate, weight_decay=0.01,
+        lr_scheduler_type="cosine", warmup_ratio=0.1, save_strategy="no", report_to="none", logging_steps=50,
+        dataloader_num_workers=0, use_cpu=args.device == "cpu", seed=args.seed,
+    )
+    start = time.perf_counter()
+    model.train_model(train, None, training_args=training_args)
+    train_seconds = time.perf_counter() - start
+    model.save_pretrained(args.output_dir)
+
+    results: dict[str, dict[str, Any]] = {}
+    eval_seconds = 0.0
+    for name, (dataset, labels) in eval_sets.items():
+        if args.max_eval:
+            dataset = dataset.select(range(min(args.max_eval, len(dataset))))
+        start = time.perf_counter()
+        predicted = gliner_spans(model, dataset["tokens"], labels, args.threshold, args.eval_batch_size, name)
+        eval_seconds += time.perf_counter() - start
+        results[name] = span_scores([gold_spans(example) for example in dataset], predicted)
+        results[name]["labels"] = labels
+    table = markdown_table(results)
+    print("\n" + table)
+    sentences = sum(result["sentences"] for result in results.values())
+    write_json(Path(args.output), {
+        "command": "python benchmarks/peer.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": machine_info(args.device),
+        "busy_with": heavy_processes(),
+        "settings": {key: value for key, value in vars(args).items() if key != "output"},
+        "training_sentences": len(train),
+        "train_seconds": round(train_seconds, 1),
+        "eval_sentences_per_s": round(sentences / eval_seconds, 2) if eval_seconds else None,
+        "results": results,
+        "markdown": table,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
