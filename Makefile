@@ -33,7 +33,7 @@ demo: setup
 
 e2e: setup
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
-	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py
+	KOGNER_E2E=1 $(PY) -m pytest -q -m e2e tests/test_e2e_browser.py
 
 clean-runs:
 	rm -rf runs

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported as benchmarks.x
 from common import RESULTS_DIR, heavy_processes, machine_info, write_json  # noqa: E402
 
 from tqdm.auto import tqdm  # noqa: E402

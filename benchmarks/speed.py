@@ -33,8 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported as benchmarks.x
 from common import RESULTS_DIR, PeakMemory, heavy_processes, machine_info, synchronize, write_json  # noqa: E402
 
 import torch  # noqa: E402
@@ -158,18 +157,25 @@ def subtoken_count(tokenizer: Any, sentences: Sequence[Sequence[str]]) -> int:
     return sum(len(ids) for ids in encoded["input_ids"])
 
 
+REPEATS = 1  # set from --repeats
+
+
 def measure(name: str, run: Callable[[], int], sentences: int, tokens: int, device: str) -> dict[str, Any]:
-    """Time one pass of ``run`` (after a warm-up on the first items, done by the caller) with peak memory."""
+    """Median time of ``REPEATS`` passes of ``run`` (the caller warms up first), with the peak memory of all passes."""
     gc.collect()
     synchronize(device)
+    durations = []
     with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        entities = run()
-        synchronize(device)
-        seconds = time.perf_counter() - start
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            entities = run()
+            synchronize(device)
+            durations.append(time.perf_counter() - start)
+    seconds = sorted(durations)[len(durations) // 2]
     result = {
         "arm": name,
         "seconds": round(seconds, 4),
+        "repeats": REPEATS,
         "sentences_per_s": round(sentences / seconds, 2),
         "tokens_per_s": round(tokens / seconds, 1),
         "peak_rss_delta_mib": None if memory.rss_delta_mib is None else round(memory.rss_delta_mib, 1),
@@ -428,6 +434,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="decision threshold for both models (default: KoGNER's own, 0.5 for gliner)")
     parser.add_argument("--train-steps", type=int, default=30, help="optimizer steps per training arm (0: skip)")
     parser.add_argument("--train-batch", type=int, default=8, help="training batch size")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed passes per arm, the median is reported (use 5+ on a GPU, where one pass is short)")
     parser.add_argument("--no-gliner", action="store_true", help="skip the gliner package arms")
     parser.add_argument("--quick", action="store_true", help="32 sentences and 4 training steps (a smoke run)")
     parser.add_argument("--output", default=str(RESULTS_DIR / "speed.json"), help="JSON results file")
@@ -440,7 +448,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global REPEATS
     args = parse_args(argv)
+    REPEATS = max(1, args.repeats)
     sentences, labels, train, source = load_sentences(args)
     if args.dump_sentences:
         payload = {"source": source, "labels": labels, "sentences": sentences, "train": train}
