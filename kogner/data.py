@@ -17,6 +17,8 @@ from data_scripts.schema import NER_FEATURES, SCHEMA_DESCRIPTION, validate_datas
 
 from .evaluation import dataset_labels
 
+BENCHMARKS_KEYWORD = "benchmarks"
+
 
 def split_source(source: str, default_split: str) -> tuple[str, str]:
     """``"bc5cdr:test"`` -> ``("bc5cdr", "test")``; no suffix gives ``default_split``."""
@@ -72,12 +74,17 @@ def load_training_mix(sources: Sequence[str], data_dir: str | None = None, seed:
 def resolve_eval_sets(
     sources: Sequence[str] | None, data_dir: str | None = None, default_split: str = "test"
 ) -> dict[str, tuple[Dataset, list[str]]]:
-    """Evaluation sets by display name; ``None`` means every benchmark corpus present in ``data_dir``."""
-    if sources is None:
-        present = available_benchmarks(data_dir)
-        sources = [name for name, splits in present.items() if default_split in splits]
+    """Evaluation sets by display name.
+
+    ``None``, or the word ``benchmarks`` among the sources, stands for every benchmark corpus present in
+    ``data_dir`` that has ``default_split``.
+    """
+    present = [name for name, splits in available_benchmarks(data_dir).items() if default_split in splits]
+    expanded: list[str] = []
+    for source in [BENCHMARKS_KEYWORD] if sources is None else sources:
+        expanded.extend(present if source == BENCHMARKS_KEYWORD else [source])
     eval_sets: dict[str, tuple[Dataset, list[str]]] = {}
-    for source in sources:
+    for source in expanded:
         name, split = split_source(source, default_split)
         dataset, labels = load_source(source, default_split, data_dir)
         eval_sets[f"{Path(name).name}:{split}"] = (dataset, labels)

@@ -82,6 +82,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
     link_counts = check_links(train_dataset, teacher) if teacher else Counter()
     eval_sets = _eval_sets(data_args.eval_data, data_args, "validation")
+    test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets  # resolved now: fail before training
     collator = KoGNERDataCollator.from_model(
         model,
         teacher=teacher,
@@ -116,13 +117,12 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     if collator.stats:
         logger.info("collator counts: %s", dict(collator.stats))
 
-    test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets
+    trainer.save_model(training_args.output_dir)  # before evaluating: a failure there must not lose the model
     results: dict[str, dict[str, Any]] = {}
     if test_sets:
         trainer.eval_labels.update({name: labels for name, (_, labels) in test_sets.items()})
         trainer.evaluate({name: dataset for name, (dataset, _) in test_sets.items()}, metric_key_prefix="test")
         results = trainer.last_eval_results
-    trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():
         trainer.create_model_card()
         Path(training_args.output_dir, "eval_results.json").write_text(json.dumps(results, indent=2))
@@ -140,7 +140,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
 def _eval_sets(sources: list[str], data_args: Any, default_split: str) -> dict[str, tuple[Any, list[str]]]:
     if not sources:
         return {}
-    resolved = resolve_eval_sets(None if sources == ["benchmarks"] else sources, data_args.data_dir, default_split)
+    resolved = resolve_eval_sets(sources, data_args.data_dir, default_split)
     if data_args.max_eval_samples:
         resolved = {
             name: (dataset.select(range(min(data_args.max_eval_samples, len(dataset)))), labels)

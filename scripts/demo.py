@@ -79,14 +79,15 @@ def run_stage(stage: Stage, number: int, total: int) -> None:
     print(f"\n[demo] stage {number}/{total} '{stage.name}': {stage.description}\n"
           f"[demo] $ {shlex.join(stage.command)}\n[demo] log: {log_path}", flush=True)
     started = time.time()
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(stage.command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, bufsize=1)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(stage.command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert process.stdout is not None
         try:
-            for line in process.stdout:
-                sys.stdout.write(line)
-                log.write(line)
+            # Raw bytes, not lines: progress bars redraw themselves with carriage returns.
+            while chunk := process.stdout.read1(65536):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+                log.write(chunk)
         except KeyboardInterrupt:
             process.terminate()
             process.wait()
