@@ -311,3 +311,22 @@ def test_separate_label_encoder_starts_from_the_same_weights(tiny_encoder_dir):
     for (name, a), (_, b) in zip(model.encoder.state_dict().items(), model.label_encoder.state_dict().items()):
         assert torch.equal(a, b), name
     assert model.label_vectors(LABELS).shape == (2, 32)
+
+
+def test_span_vectors_equal_the_ffn_of_concatenated_end_words():
+    from modeling_kogner.modeling_kogner import SpanRepresentation
+
+    torch.manual_seed(0)
+    layer = SpanRepresentation(word_dim=6, hidden_size=4, max_width=3, dropout=0.0).eval()
+    words = torch.randn(2, 5, 6)
+    word_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    spans, mask = layer(words, word_mask)
+    for b in range(2):
+        for start in range(5):
+            for width in range(3):
+                end = start + width
+                valid = end < 5 and bool(word_mask[b, end])
+                assert bool(mask[b, start * 3 + width]) == valid
+                if valid:
+                    expected = layer.ffn(torch.cat([words[b, start], words[b, end]]))
+                    assert torch.allclose(spans[b, start * 3 + width], expected, atol=1e-5)

@@ -189,3 +189,15 @@ def test_config_file_and_command_line_merge(tmp_path):
         ["--config", str(config), "--max_steps", "5", "--output_dir", str(tmp_path)]
     )
     assert training_args.max_steps == 5 and data_args.train_data == ["a", "b"] and model_args.dist_weight == 0.5
+
+
+def test_benchmarks_keyword_expands_to_the_corpora_present(toy_data_dir, tmp_path):
+    from kogner.data import resolve_eval_sets
+
+    corpus = tmp_path / "ncbi_disease"
+    corpus.mkdir()
+    (corpus / "test.tsv").write_text("Gout\tB-Disease\nflares\tO\n\nAsthma\tB-Disease\n")
+    sets = resolve_eval_sets([f"{toy_data_dir}:test", "benchmarks"], data_dir=str(tmp_path), default_split="test")
+    assert list(sets) == ["toy_data0:test", "ncbi_disease:test"]
+    dataset, labels = sets["ncbi_disease:test"]
+    assert labels == ["disease"] and len(dataset) == 2
