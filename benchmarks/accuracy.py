@@ -168,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     supervised_sources = benchmark_sources(args.data_dir, "train")
     test_sources = benchmark_sources(args.data_dir, "test")
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where the HF Trainer runs
+    machine, busy = machine_info(device), heavy_processes()  # taken before the runs: the load they found
     runs: dict[str, dict[str, dict[str, Any]]] = {}
     started = time.time()
     total = len(args.arms) * len(args.seeds)
@@ -191,16 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             record = {"argv": argv_run, "seconds": round(time.time() - run_start, 1), "results": results}
             record_file.write_text(json.dumps(record, indent=2))
             runs[arm][str(seed)] = record
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"  # where the HF Trainer ran
     summary = summarize(runs)
     table = markdown(summary, supervised_sources)
     print("\n" + table)
     write_json(Path(args.output), {
         "command": "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine_info(device),
-        "busy_with": heavy_processes(),
+        "machine": machine,
+        "busy_with_at_start": busy,
+        "busy_with_at_end": heavy_processes(),
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "supervised_sources": supervised_sources,
         "wall_seconds": round(time.time() - started, 1),

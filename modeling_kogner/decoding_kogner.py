@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 
@@ -16,25 +16,34 @@ class SpanCandidate(NamedTuple):
     score: float
 
 
-def window_candidates(
-    probabilities: torch.Tensor, num_words: int, max_width: int, threshold: float, word_offset: int = 0
-) -> list[SpanCandidate]:
-    """Spans of one window whose probability reaches ``threshold``.
+def batch_candidates(
+    probabilities: torch.Tensor,
+    num_words: Sequence[int],
+    max_width: int,
+    threshold: float,
+    word_offsets: Sequence[int],
+) -> list[list[SpanCandidate]]:
+    """Spans of each window of a batch whose probability reaches ``threshold``, in whole-text word indices.
 
     Args:
-        probabilities: ``[N * max_width, C]`` sigmoid scores of one window (``N >= num_words``).
-        num_words: real words in the window; spans past them are ignored.
-        word_offset: index of the window's first word in the whole text.
+        probabilities: ``[B, N * max_width, C]`` sigmoid scores (on any device; only the hits are copied back).
+        num_words: real words of each window; spans running past them are ignored.
+        word_offsets: index, in its whole text, of each window's first word.
     """
-    flat, label = torch.nonzero(probabilities >= threshold, as_tuple=True)
+    rows, flat, labels = torch.nonzero(probabilities >= threshold, as_tuple=True)
+    scores = probabilities[rows, flat, labels].float().cpu().tolist()
+    rows, flat, labels = rows.cpu(), flat.cpu(), labels.cpu()
     starts = torch.div(flat, max_width, rounding_mode="floor")
     ends = starts + flat % max_width
-    keep = ends < num_words
-    scores = probabilities[flat[keep], label[keep]].tolist()
-    return [
-        SpanCandidate(start + word_offset, end + word_offset, label_id, score)
-        for start, end, label_id, score in zip(starts[keep].tolist(), ends[keep].tolist(), label[keep].tolist(), scores)
-    ]
+    keep = (ends < torch.tensor(list(num_words), dtype=torch.long)[rows]).tolist()
+    offsets = torch.tensor(list(word_offsets), dtype=torch.long)[rows]
+    found: list[list[SpanCandidate]] = [[] for _ in num_words]
+    for row, start, end, label, score, kept in zip(
+        rows.tolist(), (starts + offsets).tolist(), (ends + offsets).tolist(), labels.tolist(), scores, keep
+    ):
+        if kept:
+            found[row].append(SpanCandidate(start, end, label, score))
+    return found
 
 
 def merge_candidates(candidates: list[SpanCandidate]) -> list[SpanCandidate]:

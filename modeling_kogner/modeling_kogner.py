@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_kogner import KoGNERConfig
-from .decoding_kogner import SpanCandidate, greedy_decode, merge_candidates, window_candidates
+from .decoding_kogner import SpanCandidate, batch_candidates, greedy_decode, merge_candidates
 from .losses_kogner import distillation_loss, span_label_loss
 from .processing_kogner import (
     WordBatchEncoder,
@@ -359,13 +359,16 @@ class KoGNERModel(KoGNERPreTrainedModel):
             for first in range(0, len(windows), batch_size):
                 chunk = windows[first : first + batch_size]
                 batch = {key: value.to(self.device) for key, value in self.word_encoder.collate(chunk).items()}
-                probabilities = torch.sigmoid(self(**batch, label_embeddings=label_embeddings).logits).float().cpu()
-                for row, window in enumerate(chunk):
-                    candidates[window.example_index].extend(
-                        window_candidates(
-                            probabilities[row], window.num_words, self.config.max_width, threshold, window.word_offset
-                        )
-                    )
+                probabilities = torch.sigmoid(self(**batch, label_embeddings=label_embeddings).logits)
+                found = batch_candidates(
+                    probabilities,
+                    [window.num_words for window in chunk],
+                    self.config.max_width,
+                    threshold,
+                    [window.word_offset for window in chunk],
+                )
+                for window, window_found in zip(chunk, found):
+                    candidates[window.example_index].extend(window_found)
         finally:
             self.train(was_training)
         return [greedy_decode(merge_candidates(found), flat_ner, multi_label) for found in candidates]
