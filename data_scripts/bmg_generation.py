@@ -6,7 +6,8 @@ a sentence with both entities, and keep only answers that pass the sanity check.
   OpenAI-compatible chat-completions endpoint; `data_scripts.llm_backend`), built by `make_generator`.
   Both answer in the paper's JSON: ``{"tokenized_text": "...", "ner": [[start, end, "type"], ...]}``.
 * `sanity_check` - re-tokenizes the sentence with the project's word splitter, finds the FIRST
-  occurrence of each entity's words and emits ``ner`` + ``kge`` spans; failures are dropped with a
+  occurrence of each entity's words (the row's two, plus any extra entities a generator added) and
+  emits ``ner`` + ``kge`` spans; failures are dropped with a
   reason from `DROP_REASONS`.
 """
 
@@ -32,7 +33,7 @@ DROP_REASONS: dict[str, str] = {
     "bad_structure": "JSON without a string 'tokenized_text' or a list 'ner' of [start, end, type]",
     "wrong_type": "the answer's 'ner' types do not include an entity's KG type",
     "entity_not_found": "an entity's words (name or synonym) do not occur in the sentence",
-    "overlapping_entities": "the first occurrences of the two entities overlap",
+    "overlapping_entities": "the first occurrences of two of the sentence's entities overlap",
 }
 """Why a generated record is dropped -> explanation (keys are the counted reasons)."""
 
@@ -67,14 +68,21 @@ class RelationRow:
 class GeneratorAnswer:
     """What a generator returned for a row: raw text (JSON expected) or the error that stopped it.
 
-    ``surfaces`` are the exact strings used for head and tail when the generator knows them (the
-    template generator, which may write a synonym or a lowercased name); they are searched first.
+    ``extras`` are entities the generator wrote besides the row's two (the template generator's
+    composite sentences), as ``(kg_id, name, type, synonyms)``. ``surfaces`` are the exact strings used
+    for head, tail, then each extra, when the generator knows them (the template generator, which may
+    write a synonym or a lowercased name); they are searched first.
     """
 
     row: RelationRow
     content: str | None
     error: str | None = None
-    surfaces: tuple[str | None, str | None] = (None, None)
+    surfaces: tuple[str | None, ...] = (None, None)
+    extras: tuple[tuple[str, str, str, tuple[str, ...]], ...] = ()
+
+    def entities(self) -> list[tuple[str, str, str, tuple[str, ...]]]:
+        """[(kg_id, name, type, synonyms)]: the row's head and tail, then the extras."""
+        return [*self.row.entities(), *self.extras]
 
 
 class Generator(Protocol):
@@ -198,7 +206,7 @@ def sanity_check(answer: GeneratorAnswer) -> CheckResult:
     The sentence (``tokenized_text``; a list of words is joined by spaces) is re-split with the
     project's word splitter. For each entity the first occurrence of its words is searched
     (case-insensitive): the surface the generator reported, then the KG name, then its synonyms.
-    Labels and KG ids come from the KG row; the answer's ``ner`` must name each entity's type.
+    Labels and KG ids come from the KG row and the extras; the answer's ``ner`` must name each entity's type.
     """
     if answer.error is not None:
         return CheckResult(None, "generator_error", answer.error)
@@ -226,7 +234,9 @@ def sanity_check(answer: GeneratorAnswer) -> CheckResult:
     answer_types = {_normalize_type(item[2]) for item in ner}
 
     spans: list[tuple[int, int, str, str]] = []
-    for (kg_id, name, kg_type, synonyms), surface in zip(answer.row.entities(), answer.surfaces):
+    entities = answer.entities()
+    surfaces = [*answer.surfaces, *[None] * (len(entities) - len(answer.surfaces))]
+    for (kg_id, name, kg_type, synonyms), surface in zip(entities, surfaces):
         if _normalize_type(kg_type) not in answer_types:
             return CheckResult(None, "wrong_type", f"{name!r} is a {kg_type!r}; the answer's types: {sorted(answer_types)}")
         candidates = ([surface] if surface else []) + [name, *synonyms]
@@ -238,10 +248,10 @@ def sanity_check(answer: GeneratorAnswer) -> CheckResult:
                 break
         else:
             return CheckResult(None, "entity_not_found", f"{name!r} not in {text[:200]!r}")
-    (start_a, end_a, _, _), (start_b, end_b, _, _) = spans
-    if start_a <= end_b and start_b <= end_a:
-        return CheckResult(None, "overlapping_entities", f"spans [{start_a}, {end_a}] and [{start_b}, {end_b}]")
     spans.sort()
+    for (start_a, end_a, _, _), (start_b, end_b, _, _) in zip(spans, spans[1:]):
+        if start_b <= end_a:  # sorted by start: any overlap shows between neighbours
+            return CheckResult(None, "overlapping_entities", f"spans [{start_a}, {end_a}] and [{start_b}, {end_b}]")
     record = {
         "tokens": tokens,
         "ner": [{"start": start, "end": end, "label": label} for start, end, label, _ in spans],
@@ -251,11 +261,13 @@ def sanity_check(answer: GeneratorAnswer) -> CheckResult:
 
 
 def make_generator(name: str, seed: int = 0, **options: Any) -> Generator:
-    """``template`` (options: none) or ``llm`` (options: see `data_scripts.llm_backend.LLMGenerator`)."""
+    """``template`` (options: ``partners``, the sampled rows composite sentences draw extra entities from;
+    see `data_scripts.bmg_templates.TemplateGenerator`) or ``llm`` (options: see
+    `data_scripts.llm_backend.LLMGenerator`)."""
     if name == "template":
         from data_scripts.bmg_templates import TemplateGenerator
 
-        return TemplateGenerator(seed=seed)
+        return TemplateGenerator(seed=seed, **options)
     if name == "llm":
         from data_scripts.llm_backend import LLMGenerator
 

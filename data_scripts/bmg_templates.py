@@ -4,6 +4,15 @@ Variety is the point (a student must learn entities, not templates): many patter
 pair, generic patterns for any pair, optional opening and closing clauses, random statistics, and
 entity surfaces that are sometimes a synonym or lowercased. Each row gets its own random stream
 seeded by ``(seed, row_id)``, so output does not depend on order, batching or resumption.
+
+About a quarter of the rows (``COMPOSITE_SHARE``, chosen by seed and row id) get a *composite*
+sentence instead: a pattern with typed slots (`COMPOSITE_PATTERNS`) that holds the row's two entities
+and one or two *partner* entities drawn (seeded) from the other sampled rows, each annotated with its
+own type and KG id. These put entities into the contexts real abstracts use and relation rows alone
+never produce, above all a chemical glued to a disease or phenotype by a hyphenated modifier
+("cisplatin-induced nephrotoxicity", "X-resistant Y cells", "BRCA1 carriers", "anti-X"). The partner
+pool is fixed when the generator is built (``partners``), so a row's sentence does not depend on
+which rows a call to ``generate`` receives.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from data_scripts.bmg_generation import GeneratorAnswer, RelationRow, find_first_occurrence
+
+Entity = tuple[str, str, str, tuple[str, ...]]
+"""(kg_id, name, type, synonyms), as `RelationRow.entities` gives them."""
 from data_scripts.words import split_words, word_list
 
 # Entity type (natural language, any KG) -> pattern family.
@@ -254,7 +266,86 @@ CLOSERS = [
     ", but not in controls.", ", consistent with earlier findings.", " (P < 0.05).",
     ", highlighting a potential therapeutic target.", " in a subset of cases.",
 ]
-TEMPLATE_VERSION = 2
+# Composite patterns: typed slots, each filled by a distinct entity of its family. The row's head and tail
+# take one slot of their family each (both slots of a family when they share it); partners fill the rest.
+# Word splitting cuts "{CHEM}-induced" into chemical words, "-", "induced": the chemical span ends at the hyphen.
+SLOT_FAMILY = {
+    "CHEM": "chemical", "CHEMB": "chemical", "DIS": "disease", "DISB": "disease", "PHEN": "phenotype",
+    "PHENB": "phenotype", "GENE": "gene", "GENEB": "gene", "CELL": "cell type", "CELLB": "cell type",
+    "LINE": "cell line", "LINEB": "cell line", "ANAT": "anatomy", "ANATB": "anatomy", "ORG": "organism",
+    "ORGB": "organism",
+}
+COMPOSITE_PATTERNS = [
+    # chemical + disease/phenotype (+ gene)
+    "{CHEM}-induced {PHEN} was observed in {GENE} carriers.",
+    "{CHEM}-induced {DIS} was more frequent in {GENE} carriers (OR = {OR}).",
+    "{CHEM}-associated {PHEN} developed in {PCT}% of patients with {DIS}.",
+    "{CHEM}-related {DIS} was accompanied by {PHEN} in most cases.",
+    "We studied {CHEM}-induced {DIS} in {GENE}-deficient mice.",
+    "{CHEM}-mediated suppression of {GENE} alleviated {PHEN} in a mouse model of {DIS}.",
+    "{DIS} patients treated with {CHEM} frequently developed {PHEN}.",
+    "{CHEM}-induced {PHEN} and {PHENB} were dose limiting in {DIS} patients.",
+    "Anti-{GENE} therapy combined with {CHEM} improved outcomes in {DIS} patients.",
+    "{CHEM}-induced {PHEN} in {ORG} mimics {DIS}.",
+    "{CHEM}-induced {PHEN} resembles the {PHENB} seen in {GENE} carriers.",
+    "{GENE} carriers with {DIS} showed {CHEM}-induced {PHEN} more often than non-carriers.",
+    "{GENE}-mutant {DIS} was sensitive to {CHEM} (P = {P}).",
+    "In {GENE}-positive {DIS}, resistance to {CHEM} emerged after {N} weeks.",
+    "{GENE} carriers exposed to {CHEM} presented with {PHEN}.",
+    "{CHEM}-mediated {GENE} inhibition reversed {PHEN} in models of {DIS}.",
+    "{CHEM}-mediated activation of {GENE} in {CELL} protected against {DIS}.",
+    "{CHEM}-induced {PHEN} was associated with {GENE} polymorphisms in {DIS} patients.",
+    "{CHEM}-related {PHEN} was reported in {N} {DIS} patients.",
+    "{DIS} patients with {CHEM}-induced {PHEN} required dose reduction.",
+    "Anti-{GENE} antibodies reduced {CHEM}-induced {PHEN} in {ORG}.",
+    "{PHEN} and {PHENB} in {DIS} patients were aggravated by {CHEM}.",
+    "{CHEM}-induced {PHEN}, like {PHENB}, was reversible after drug withdrawal.",
+    "{DIS}, a subtype of {DISB}, responded to {CHEM}-based therapy.",
+    "{CHEM}-associated {DIS} is frequently misdiagnosed as {DISB}.",
+    "{DIS} and {DISB} patients receiving {CHEM} had similar rates of adverse events.",
+    "{CHEM}-induced {DIS} in {ORG} resembles human {DISB}.",
+    "{GENE} and {GENEB} carriers differed in their risk of {CHEM}-induced {PHEN}.",
+    # two chemicals
+    "{CHEM}-induced {DIS} was attenuated by {CHEMB} pretreatment.",
+    "{CHEM}-related {PHEN} was less common with {CHEMB} (P = {P}).",
+    "Pretreatment with {CHEM} prevented {CHEMB}-induced {DIS} in {ORG}.",
+    "{CHEM} and {CHEMB} both caused {PHEN} in {ORG}.",
+    "{CHEM}-induced {PHEN} and {CHEMB}-associated {PHENB} were recorded separately.",
+    "{CHEM} and its analogue {CHEMB} inhibited {GENE} in {LINE} cells.",
+    "{CHEMB}-treated {LINE} cells became cross-resistant to {CHEM}.",
+    # cells and cell lines
+    "{CHEM}-treated {CELL} showed reduced {GENE} expression.",
+    "{CHEM}-resistant {LINE} cells overexpressed {GENE} ({FOLD}-fold).",
+    "{GENE}-deficient {CELL} were hypersensitive to {CHEM}.",
+    "{GENE}-positive {LINE} cells responded poorly to {CHEM}.",
+    "{CHEM}-treated {CELL} and {CELLB} were compared by flow cytometry.",
+    "{GENE}-deficient {CELL} failed to differentiate into {CELLB}.",
+    "{CHEM}-sensitive {CELL} and {CELLB} were depleted in {DIS}.",
+    "{CHEM}-treated {CELL} from {ORG} expressed {CELLB} markers.",
+    "{GENE}-positive {CELL}, a subset of {CELLB}, expanded in {CHEM}-treated mice.",
+    "{CHEM}-treated {CELL} isolated from the {ANAT} expressed {GENE}.",
+    "{CHEM}-resistant {LINE} and {LINEB} cells were established by stepwise selection.",
+    "{GENE}-positive {LINE} cells, unlike {LINEB} cells, were sensitive to {CHEM}.",
+    "{GENE}-deficient {LINE} and {LINEB} cells were treated with {CHEM}.",
+    "{CHEM}-treated {LINE} cells acquired features of {CELL}.",
+    "{CHEM}-resistant {LINE} cells displayed {CELL}-like morphology.",
+    "{CHEM}-resistant {LINE} cells, derived from the {ANAT}, expressed high levels of {GENE}.",
+    "{CHEM}-treated {LINE} cells of {ORG} origin showed a {FOLD}-fold induction of {GENE}.",
+    "{CHEM}-resistant {LINE} cells, a model of {DIS}, overexpressed {GENE}.",
+    # anatomy and organisms
+    "{CHEM}-induced damage to the {ANAT} and {ANATB} was reduced in {GENE}-knockout mice.",
+    "{CHEM}-related lesions of the {ANAT} extended into the {ANATB}.",
+    "{CHEM}-induced injury of the {ANAT} spared the adjacent {ANATB}.",
+    "{CHEM} accumulated in the {ANAT} and {ANATB} of {ORG}.",
+    "{CHEM}-associated {DIS} has been reported in {ORG} and {ORGB}.",
+    "{CHEM}-exposed {ORG} and {ORGB} developed {PHEN}.",
+    "{ORG} and {ORGB} differ in their sensitivity to {CHEM}.",
+    "{GENE}-deficient {ORG} developed {CHEM}-induced {PHEN} within {N} days.",
+    "{GENE}-deficient {CELL} lacked {GENEB} after {CHEM} treatment.",
+]
+COMPOSITE_SHARE = 0.25
+"""Fraction of rows (chosen by seed and row id) written as composite sentences when a pattern fits."""
+TEMPLATE_VERSION = 3
 """Bump whenever patterns or rendering change: resumed runs compare it and refuse to mix outputs."""
 _PLACEHOLDER = re.compile(r"\{([A-Z]+)\}")
 _MAX_ATTEMPTS = 8
@@ -301,13 +392,38 @@ def _choose_surface(name: str, synonyms: Sequence[str], family: str, rng: random
     return name
 
 
+def _slot_families(pattern: str) -> list[str]:
+    return [SLOT_FAMILY[key] for key in _PLACEHOLDER.findall(pattern) if key in SLOT_FAMILY]
+
+
+def _fill(text: str, rng: random.Random) -> str:
+    return _PLACEHOLDER.sub(lambda m: _statistic(m.group(1), rng), text)
+
+
 class TemplateGenerator:
-    """Offline generator: biomedical-abstract-like sentences from many patterns, deterministic by seed."""
+    """Offline generator: biomedical-abstract-like sentences from many patterns, deterministic by seed.
+
+    ``partners`` are the rows whose entities composite sentences may add (normally every sampled row);
+    without them, each call to `generate` draws partners from the rows it receives.
+    """
 
     name = "template"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, partners: Sequence[RelationRow] | None = None) -> None:
         self.seed = seed
+        self._partners_by_family = self._index_partners(partners) if partners is not None else None
+
+    @staticmethod
+    def _index_partners(rows: Sequence[RelationRow]) -> dict[str, list[Entity]]:
+        """Distinct entities of ``rows`` by pattern family, in first-seen order (deterministic)."""
+        by_family: dict[str, list[Entity]] = {}
+        seen: set[str] = set()
+        for row in rows:
+            for entity in row.entities():
+                if entity[0] not in seen:
+                    seen.add(entity[0])
+                    by_family.setdefault(_family(entity[2]), []).append(entity)
+        return by_family
 
     def settings(self) -> dict[str, Any]:
         total = sum(len(p) for p in PAIR_PATTERNS.values()) + len(HIERARCHY_PATTERNS) + len(PART_OF_PATTERNS)
@@ -316,6 +432,8 @@ class TemplateGenerator:
             "version": TEMPLATE_VERSION,
             "seed": self.seed,
             "patterns": total + len(GENERIC_PATTERNS),
+            "composite_patterns": len(COMPOSITE_PATTERNS),
+            "composite_share": COMPOSITE_SHARE,
             "openers": len(OPENERS),
             "closers": len(CLOSERS),
         }
@@ -335,20 +453,71 @@ class TemplateGenerator:
         generic = [(p, False) for p in GENERIC_PATTERNS] + [(p, True) for p in GENERIC_PATTERNS]
         return specific, generic
 
-    def render(self, row: RelationRow, rng: random.Random) -> tuple[str, dict[str, tuple[int, str]]]:
-        """One sentence and, per entity role ('head'/'tail'), (char start, surface) where it was written."""
-        specific, generic = self._patterns_for(row)
-        pool = specific if specific and rng.random() < 0.8 else generic
-        pattern, swapped = rng.choice(pool)
-        roles = {"A": "tail" if swapped else "head", "B": "head" if swapped else "tail"}
-        entity = {
-            "head": (row.head_name, row.head_synonyms, _family(row.head_type)),
-            "tail": (row.tail_name, row.tail_synonyms, _family(row.tail_type)),
+    def _composite_patterns_for(self, row: RelationRow, partners: dict[str, list[Entity]]) -> list[str]:
+        """Composite patterns with a slot for head and tail and enough partners for every other slot."""
+        own = [_family(row.head_type), _family(row.tail_type)]
+        fitting = []
+        for pattern in COMPOSITE_PATTERNS:
+            rest = _slot_families(pattern)
+            if not all(family in rest for family in own) or (own[0] == own[1] and rest.count(own[0]) < 2):
+                continue
+            for family in own:
+                rest.remove(family)
+            # the row's own entities (normally in the pool) are never their own partners
+            if all(len(partners.get(f, [])) - own.count(f) >= rest.count(f) for f in set(rest)):
+                fitting.append(pattern)
+        return fitting
+
+    def _assign_slots(
+        self, row: RelationRow, pattern: str, partners: dict[str, list[Entity]], rng: random.Random
+    ) -> tuple[dict[str, str], list[Entity]]:
+        """Slot -> role ('head', 'tail', 'extra0', ...) and the partner entities drawn for the extra roles."""
+        slots = [key for key in _PLACEHOLDER.findall(pattern) if key in SLOT_FAMILY]
+        free = list(slots)
+        rng.shuffle(free)  # which of two same-family slots the row's entities take
+        roles: dict[str, str] = {}
+        for role, entity_type in (("head", row.head_type), ("tail", row.tail_type)):
+            slot = next(s for s in free if SLOT_FAMILY[s] == _family(entity_type))
+            free.remove(slot)
+            roles[slot] = role
+        taken_ids, taken_names = {row.head_id, row.tail_id}, {row.head_name.casefold(), row.tail_name.casefold()}
+        extras: list[Entity] = []
+        for slot in sorted(free, key=slots.index):
+            candidates = [
+                e for e in partners[SLOT_FAMILY[slot]] if e[0] not in taken_ids and e[1].casefold() not in taken_names
+            ]
+            entity = rng.choice(candidates)
+            taken_ids.add(entity[0])
+            taken_names.add(entity[1].casefold())
+            roles[slot] = f"extra{len(extras)}"
+            extras.append(entity)
+        return roles, extras
+
+    def render(
+        self, row: RelationRow, rng: random.Random, partners: dict[str, list[Entity]] | None = None
+    ) -> tuple[str, dict[str, tuple[int, str]], list[Entity]]:
+        """One sentence, per entity role ('head', 'tail', 'extra0', ...) the (char start, surface) where it
+        was written, and the partner entities of the extra roles (empty unless ``partners`` is given and a
+        composite pattern fits the row)."""
+        composite = self._composite_patterns_for(row, partners) if partners else []
+        extras: list[Entity] = []
+        if composite:
+            pattern = rng.choice(composite)
+            roles, extras = self._assign_slots(row, pattern, partners or {}, rng)
+        else:
+            specific, generic = self._patterns_for(row)
+            pool = specific if specific and rng.random() < 0.8 else generic
+            pattern, swapped = rng.choice(pool)
+            roles = {"A": "tail" if swapped else "head", "B": "head" if swapped else "tail"}
+        entity: dict[str, Entity] = {"head": row.entities()[0], "tail": row.entities()[1]}
+        entity.update({f"extra{index}": extra for index, extra in enumerate(extras)})
+        surfaces = {
+            role: _choose_surface(name, synonyms, _family(entity_type), rng)
+            for role, (_, name, entity_type, synonyms) in entity.items()
         }
-        surfaces = {role: _choose_surface(*entity[role], rng) for role in ("head", "tail")}
-        opener = _PLACEHOLDER.sub(lambda m: _statistic(m.group(1), rng), rng.choice(OPENERS)) if rng.random() < 0.4 else ""
+        opener = _fill(rng.choice(OPENERS), rng) if rng.random() < 0.4 else ""
         if rng.random() < 0.35:
-            closer = _PLACEHOLDER.sub(lambda m: _statistic(m.group(1), rng), rng.choice(CLOSERS))
+            closer = _fill(rng.choice(CLOSERS), rng)
             pattern = pattern[:-1] + closer if pattern.endswith(".") else pattern + closer
         if opener:
             pattern = _lower_first_word(pattern)
@@ -362,8 +531,8 @@ class TemplateGenerator:
             if key in roles:
                 role = roles[key]
                 surface = surfaces[role]
-                family = _family(row.head_type if role == "head" else row.tail_type)
-                name = row.head_name if role == "head" else row.tail_name
+                _, name, entity_type, _ = entity[role]
+                family = _family(entity_type)
                 if not text and surface != name and surface == name.lower() and family not in _COMMON_NOUN_FAMILIES:
                     surface = name  # a lowercased symbol ("per.c6", "ryr1") must not start a sentence
                 if not text and family in _COMMON_NOUN_FAMILIES:
@@ -376,27 +545,41 @@ class TemplateGenerator:
                 text += _statistic(key, rng)
             cursor = match.end()
         text += pattern[cursor:]
-        return text, placed
+        return text, placed, extras
 
-    def answer(self, row: RelationRow) -> GeneratorAnswer:
-        """The paper's JSON answer for ``row``; retries patterns until first occurrences are the written ones."""
+    def answer(self, row: RelationRow, partners: dict[str, list[Entity]] | None = None) -> GeneratorAnswer:
+        """The paper's JSON answer for ``row``; retries patterns until first occurrences are the written ones.
+
+        ``partners`` (entities by family) default to the pool given at construction. Whether the row
+        gets a composite sentence is drawn from its own stream, so it does not depend on the pool.
+        """
+        if partners is None:
+            partners = self._partners_by_family or {}
         rng = random.Random(f"{self.seed}:{row.row_id}")
-        for _ in range(_MAX_ATTEMPTS):
-            text, placed = self.render(row, rng)
+        composite = random.Random(f"{self.seed}:{row.row_id}:composite").random() < COMPOSITE_SHARE
+        for attempt in range(_MAX_ATTEMPTS):
+            # a composite that keeps colliding (a partner inside a row entity) falls back to a plain sentence
+            use_partners = partners if composite and attempt < _MAX_ATTEMPTS // 2 else None
+            text, placed, extras = self.render(row, rng, use_partners)
+            roles = ["head", "tail", *(f"extra{index}" for index in range(len(extras)))]
+            types = [row.head_type, row.tail_type, *(extra[2] for extra in extras)]
             words = split_words(text)
             starts = {start: index for index, (_, start, _) in enumerate(words)}
             ner = []
-            for role, entity_type in (("head", row.head_type), ("tail", row.tail_type)):
+            for role, entity_type in zip(roles, types):
                 char_start, surface = placed[role]
                 width = len(word_list(surface))
                 ner.append([starts[char_start], starts[char_start] + width - 1, entity_type])
             tokens = [word for word, _, _ in words]
-            found = [find_first_occurrence(tokens, word_list(placed[role][1])) for role in ("head", "tail")]
-            if found == [ner[0][0], ner[1][0]]:
+            found = [find_first_occurrence(tokens, word_list(placed[role][1])) for role in roles]
+            spans = sorted((start, end) for start, end, _ in ner)
+            disjoint = all(later[0] > earlier[1] for earlier, later in zip(spans, spans[1:]))
+            if found == [span[0] for span in ner] and disjoint:
                 break
         content = json.dumps({"tokenized_text": text, "ner": ner}, ensure_ascii=False)
-        return GeneratorAnswer(row, content, surfaces=(placed["head"][1], placed["tail"][1]))
+        return GeneratorAnswer(row, content, surfaces=tuple(placed[role][1] for role in roles), extras=tuple(extras))
 
     def generate(self, rows: Sequence[RelationRow]) -> Iterator[GeneratorAnswer]:
+        partners = self._partners_by_family if self._partners_by_family is not None else self._index_partners(rows)
         for row in rows:
-            yield self.answer(row)
+            yield self.answer(row, partners)

@@ -97,9 +97,9 @@ def parse_kg_options(items: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-def build_generator(args: argparse.Namespace, out: Path) -> Any:
-    if args.generator == "template":
-        return make_generator("template", seed=args.seed)
+def build_generator(args: argparse.Namespace, out: Path, rows: Sequence[RelationRow]) -> Any:
+    if args.generator == "template":  # every sampled row is a partner pool for composite sentences
+        return make_generator("template", seed=args.seed, partners=rows)
     from data_scripts.llm_backend import LLMSettings
 
     settings = LLMSettings.from_env(
@@ -198,6 +198,17 @@ def dataset_card(dataset: DatasetDict, drops: Counter[str], settings: dict[str, 
     table.append("| **sentences** | " + " | ".join(str(len(dataset[s])) for s in splits) + " |")
     drop_lines = [f"| {reason} | {drops.get(reason, 0)} | {why} |" for reason, why in DROP_REASONS.items()]
     example = json.dumps(dataset["train"][0] if len(dataset["train"]) else {}, ensure_ascii=False)
+    composite_note = ""
+    if "composite_share" in settings["generator"]:
+        composite = sum(len(spans) > 2 for part in dataset.values() for spans in part["ner"])
+        composite_note = (
+            f"\nComposite sentences ({composite} of {sum(len(p) for p in dataset.values())}): for about "
+            f"{settings['generator']['composite_share']:.0%} of the rows the template generator uses a pattern with "
+            "typed slots that also mentions one or two entities of other sampled rows, each labelled with its "
+            "own type and KG id, e.g. `{chemical}-induced {phenotype} was observed in {gene} carriers.`, "
+            "`{chemical}-resistant {cell line} cells overexpressed {gene}`, `{gene}-deficient {cell type}`, "
+            "`{disease} patients`, `anti-{gene}`. Hyphens are split, so a chemical span ends before the `-`.\n"
+        )
     return f"""---
 language: en
 task_categories: [token-classification]
@@ -210,6 +221,7 @@ pretty_name: KoGNER BMG-style NER sentences ({settings['kg']}, {settings['genera
 Sentences generated from relation rows of the knowledge graph `{settings['kg']}` following the KoGNER
 paper (appendix B): sample relation rows, generate one sentence containing both entities, keep only
 answers whose entities the sanity check finds (first occurrence of each entity's words).
+{composite_note}
 
 ## Schema
 
@@ -257,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info("KG: %d nodes, %d edges, types %s", kg.num_nodes, kg.num_edges, kg.type_names())
     rows = sample_relation_rows(kg, rate=args.rate, per_relation=args.per_relation, seed=args.seed)
     logger.info("sampled %d relation rows", len(rows))
-    generator = build_generator(args, out)
+    generator = build_generator(args, out, rows)
     settings = {
         "kg": args.kg, "kg_options": kg_options, "kg_fingerprint": kg.fingerprint(), "generator": generator.settings(),
         "per_relation": args.per_relation, "rate": args.rate, "seed": args.seed,

@@ -31,6 +31,7 @@ class Stage:
     description: str
     command: list[str]
     inputs: list[Path]  # files whose content is part of the stage's key
+    restart_flag: str | None = None  # passed when the stage's inputs changed since it last finished
 
     def key(self, previous_key: str) -> str:
         digest = hashlib.sha256(previous_key.encode())
@@ -68,7 +69,7 @@ def stages(python: str, with_benchmarks: bool) -> list[Stage]:
         Stage("data", "template-generated BMG-style sentences linked to the KG",
               [python, "data_scripts/make_bmg_dataset.py", "--kg", "biokg-lite", "--generator", "template",
                "--out", "runs/data"],
-              [REPO_ROOT / "data_scripts" / "bmg_templates.py"]),
+              [REPO_ROOT / "data_scripts" / "bmg_templates.py"], restart_flag="--restart"),
         Stage("train", "KoGNER training with distillation, then evaluation", train, [CONFIG]),
     ]
 
@@ -136,7 +137,11 @@ def main() -> int:
     for number, stage in enumerate(all_stages, 1):
         key = stage.key(previous_key)
         record = DEMO_DIR / "stages" / f"{stage.name}.json"
-        done = record.exists() and json.loads(record.read_text()).get("key") == key
+        recorded_key = json.loads(record.read_text()).get("key") if record.exists() else None
+        done = recorded_key == key
+        if recorded_key is not None and not done and stage.restart_flag:
+            # Finished before with other inputs: start over. (No record = first run or interrupted: resume.)
+            stage.command = [*stage.command, stage.restart_flag]
         if done and stage.name not in args.force:
             print(f"[demo] stage {number}/{len(all_stages)} '{stage.name}': finished earlier, reused "
                   f"(rerun with: make demo DEMO_ARGS='--force {stage.name}')", flush=True)

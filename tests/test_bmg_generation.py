@@ -18,6 +18,7 @@ from data_scripts.bmg_generation import (
 )
 from data_scripts.kg_types import KnowledgeGraph
 from data_scripts.schema import validate_example
+from data_scripts.words import word_list
 
 TYPES = ["gene", "disease", "phenotype", "chemical", "cell type", "anatomy", "cell line", "organism"]
 
@@ -138,13 +139,15 @@ def test_sanity_check_rejects_overlapping_entities() -> None:
 
 def test_template_generation_is_deterministic_by_seed_and_varied() -> None:
     rows = sample_relation_rows(small_kg(), per_relation=6, seed=0)
-    first = [a.content for a in make_generator("template", seed=7).generate(rows)]
-    again = [a.content for a in make_generator("template", seed=7).generate(rows)]
-    other = [a.content for a in make_generator("template", seed=8).generate(rows)]
+    first = [a.content for a in make_generator("template", seed=7, partners=rows).generate(rows)]
+    again = [a.content for a in make_generator("template", seed=7, partners=rows).generate(rows)]
+    other = [a.content for a in make_generator("template", seed=8, partners=rows).generate(rows)]
     assert first == again and first != other
-    # order independent: one row alone gives the same sentence
-    assert make_generator("template", seed=7).generate(rows[5:6]).__next__().content == first[5]
-    results = [sanity_check(a) for a in make_generator("template", seed=7).generate(rows)]
+    # order and batch independent (resumed runs): any subset, in any order, gives the same sentences
+    subset = make_generator("template", seed=7, partners=rows).generate(rows[::-3])
+    assert [a.content for a in subset] == first[::-3]
+    assert any(len(json.loads(first[i])["ner"]) > 2 for i in range(len(rows))[::-3]), "the subset has composites"
+    results = [sanity_check(a) for a in make_generator("template", seed=7, partners=rows).generate(rows)]
     assert sum(r.record is not None for r in results) >= 0.95 * len(rows)
     sentences = [" ".join(r.record["tokens"]) for r in results if r.record]
     skeletons = set()
@@ -194,7 +197,8 @@ def test_make_bmg_dataset_writes_and_resumes(tmp_path: Path, monkeypatch: pytest
     from data_scripts import bmg_templates
 
     original = bmg_templates.TemplateGenerator.answer
-    monkeypatch.setattr(bmg_templates.TemplateGenerator, "answer", lambda self, row: calls.append(1) or original(self, row))
+    monkeypatch.setattr(bmg_templates.TemplateGenerator, "answer",
+                        lambda self, row, *rest: calls.append(1) or original(self, row, *rest))
     assert make_bmg_dataset.main(args) == 0
     assert len(calls) == 60
     again = load_from_disk(str(out))
@@ -211,3 +215,83 @@ def test_make_bmg_dataset_writes_and_resumes(tmp_path: Path, monkeypatch: pytest
 
     with pytest.raises(SystemExit, match="other settings"):
         make_bmg_dataset.main([*args[:-1], "4"])
+
+
+def test_sanity_check_handles_extra_entities() -> None:
+    text = "Cisplatin-induced nephrotoxicity was observed in BRCA1 carriers with breast cancer."
+    extras = (("CHEBI:27899", "cisplatin", "chemical", ()), ("HP:0000077", "nephrotoxicity", "phenotype", ()))
+    ner = [[0, 0, "chemical"], [3, 3, "phenotype"], [7, 7, "gene"], [10, 11, "disease"]]
+    good = GeneratorAnswer(make_row(), json.dumps({"tokenized_text": text, "ner": ner}), extras=extras)
+    record = sanity_check(good).record
+    assert record is not None and record["tokens"][:4] == ["Cisplatin", "-", "induced", "nephrotoxicity"]
+    assert record["ner"] == [{"start": s, "end": e, "label": t} for s, e, t in ner]
+    assert [span["kg_id"] for span in record["kge"]] == ["CHEBI:27899", "HP:0000077", "HGNC:1100", "MONDO:1"]
+    inside = (("MONDO:2", "cancer", "disease", ()),)  # first found inside "breast cancer"
+    overlapping = GeneratorAnswer(make_row(), json.dumps({"tokenized_text": text, "ner": ner}), extras=inside)
+    assert sanity_check(overlapping).reason == "overlapping_entities"
+
+
+def composite_results(seed: int = 0) -> list[tuple[GeneratorAnswer, dict]]:
+    rows = sample_relation_rows(small_kg(), per_relation=36, seed=0)
+    answers = list(make_generator("template", seed=seed, partners=rows).generate(rows))
+    return [(a, sanity_check(a).record) for a in answers]
+
+
+def test_composite_sentences_annotate_every_entity() -> None:
+    results = composite_results()
+    composite = [(a, record) for a, record in results if a.extras]
+    assert 0.15 <= len(composite) / len(results) <= 0.35  # COMPOSITE_SHARE = 0.25, all rows have fitting patterns
+    assert all(record is not None for _, record in composite)
+    assert {len(a.extras) for a, _ in composite} == {1, 2}
+    for answer_, record in composite:
+        entities = answer_.entities()
+        assert len(record["ner"]) == len(record["kge"]) == len(entities) > 2
+        assert len({kg_id for kg_id, *_ in entities}) == len(entities), "partners differ from the row's entities"
+        by_id = {span["kg_id"]: span for span in record["kge"]}
+        labels = {(span["start"], span["end"]): span["label"] for span in record["ner"]}
+        for (kg_id, _, entity_type, _), surface in zip(entities, answer_.surfaces):
+            span = by_id[kg_id]
+            assert record["tokens"][span["start"] : span["end"] + 1] == word_list(surface)
+            assert labels[(span["start"], span["end"])] == entity_type
+        validate_example(record)
+    labels = {span["label"] for _, record in composite for span in record["ner"]}
+    assert labels == set(TYPES)
+
+
+def test_composite_sentences_glue_chemicals_to_diseases_with_hyphens() -> None:
+    modifiers = {"induced", "associated", "related", "treated", "resistant", "mediated", "exposed", "sensitive", "based"}
+    glued = 0
+    for answer_, record in composite_results(seed=1):
+        if record is None:
+            continue
+        ner = sorted(record["ner"], key=lambda span: span["start"])
+        tokens = record["tokens"]
+        for span, following in zip(ner, ner[1:] + [None]):
+            if span["label"] != "chemical" or tokens[span["end"] + 1 : span["end"] + 2] != ["-"]:
+                continue
+            assert tokens[span["end"] + 2] in modifiers  # the span stops right before "-"
+            assert tokens[span["start"]] != "-" and "-" not in tokens[span["end"] : span["end"] + 1]
+            if following and following["start"] == span["end"] + 3 and following["label"] in {"disease", "phenotype"}:
+                glued += 1
+    assert glued >= 5, "'{chemical}-induced {disease}' is a common pattern"
+
+
+def test_the_issue_sentence_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    from data_scripts import bmg_templates
+
+    monkeypatch.setattr(bmg_templates, "COMPOSITE_PATTERNS", ["{CHEM}-induced {PHEN} was observed in {GENE} carriers."])
+    monkeypatch.setattr(bmg_templates, "COMPOSITE_SHARE", 1.0)
+    row = make_row(tail="nephrotoxicity", tail_type="phenotype")
+    partner = RelationRow("r#1", "is a", "CHEBI:27899", "cisplatin", "chemical", "CHEBI:1", "platinum compound", "chemical")
+    generator = make_generator("template", seed=0, partners=[row, partner])
+    for index in range(20):
+        answer_ = generator.answer(RelationRow(f"r#{index}", *list(row.to_json().values())[1:8]))
+        record = sanity_check(answer_).record
+        assert record is not None and len(record["ner"]) == 3
+        spans = {span["label"]: span for span in record["ner"]}
+        chemical, phenotype = spans["chemical"], spans["phenotype"]
+        assert record["tokens"][chemical["end"] + 1 : phenotype["start"]] == ["-", "induced"]
+        written = " ".join(record["tokens"][chemical["start"] : chemical["end"] + 1]).casefold()
+        kge = {span["start"]: span["kg_id"] for span in record["kge"]}
+        assert (written, kge[chemical["start"]]) in {("cisplatin", "CHEBI:27899"), ("platinum compound", "CHEBI:1")}
+        assert kge[spans["gene"]["start"]] == "HGNC:1100"
