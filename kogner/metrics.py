@@ -53,3 +53,13 @@ def span_scores(gold: Iterable[Iterable[Span]], predicted: Iterable[Iterable[Spa
 def gold_spans(example: dict) -> list[Span]:
     """The ``ner`` field of a schema example as ``(start, end, label)`` tuples."""
     return [(entity["start"], entity["end"], entity["label"]) for entity in example["ner"]]
+
+
+def spans_to_iob(spans: Iterable[Span], length: int) -> list[str]:
+    """IOB2 tags of a sentence of ``length`` words from flat ``(start, end, label)`` spans (e.g. for seqeval)."""
+    tags = ["O"] * length
+    for start, end, label in spans:
+        tags[start] = f"B-{label}"
+        for position in range(start + 1, end + 1):
+            tags[position] = f"I-{label}"
+    return tags

@@ -13,7 +13,7 @@ from seqeval.metrics import classification_report, f1_score, precision_score, re
 
 from data_scripts.benchmarks import iob_to_spans
 from kogner.evaluation import evaluate_dataset, main, markdown_table, predict_spans
-from kogner.metrics import gold_spans, span_scores
+from kogner.metrics import gold_spans, span_scores, spans_to_iob
 from modeling_kogner import KoGNERModel
 
 
@@ -96,15 +96,6 @@ def random_flat_spans(generator: random.Random, length: int) -> list[tuple[int, 
     return spans
 
 
-def to_iob(spans: list[tuple[int, int, str]], length: int) -> list[str]:
-    tags = ["O"] * length
-    for start, end, label in spans:
-        tags[start] = f"B-{label}"
-        for position in range(start + 1, end + 1):
-            tags[position] = f"I-{label}"
-    return tags
-
-
 def perturb(generator: random.Random, spans: list[tuple[int, int, str]], length: int) -> list[tuple[int, int, str]]:
     """A plausible prediction: keep, drop, shift a boundary or relabel each span, plus occasional extra spans."""
     predicted = []
@@ -134,8 +125,8 @@ def test_agrees_with_seqeval_on_flat_iob(seed):
         predicted_sentence = perturb(generator, gold_sentence, length)
         gold.append(gold_sentence)
         predicted.append(predicted_sentence)
-        gold_tags.append(to_iob(gold_sentence, length))
-        predicted_tags.append(to_iob(predicted_sentence, length))
+        gold_tags.append(spans_to_iob(gold_sentence, length))
+        predicted_tags.append(spans_to_iob(predicted_sentence, length))
     ours = span_scores(gold, predicted)
     assert 0.0 < ours["f1"] < 1.0  # the case is informative: neither empty nor perfect
     assert ours["precision"] == pytest.approx(precision_score(gold_tags, predicted_tags))

@@ -91,7 +91,7 @@ def test_evaluation_matches_seqeval_on_flat_data(trained_run, toy_data_dir):
     from transformers import AutoModel
 
     from kogner.evaluation import evaluate_dataset, predict_spans
-    from kogner.metrics import gold_spans
+    from kogner.metrics import gold_spans, spans_to_iob
 
     output, _ = trained_run
     model = AutoModel.from_pretrained(output, trust_remote_code=True)
@@ -100,16 +100,8 @@ def test_evaluation_matches_seqeval_on_flat_data(trained_run, toy_data_dir):
     ours = evaluate_dataset(model, dataset, labels, threshold=0.3, progress=False)
     predicted = predict_spans(model, dataset["tokens"], labels, threshold=0.3, progress=False)
 
-    def to_iob(length, spans):
-        tags = ["O"] * length
-        for start, end, label in spans:
-            tags[start] = f"B-{label}"
-            for position in range(start + 1, end + 1):
-                tags[position] = f"I-{label}"
-        return tags
-
-    gold_iob = [to_iob(len(example["tokens"]), gold_spans(example)) for example in dataset]
-    predicted_iob = [to_iob(len(example["tokens"]), spans) for example, spans in zip(dataset, predicted)]
+    gold_iob = [spans_to_iob(gold_spans(example), len(example["tokens"])) for example in dataset]
+    predicted_iob = [spans_to_iob(spans, len(example["tokens"])) for example, spans in zip(dataset, predicted)]
     assert ours["f1"] == pytest.approx(f1_score(gold_iob, predicted_iob))
     assert ours["precision"] == pytest.approx(precision_score(gold_iob, predicted_iob))
     assert ours["recall"] == pytest.approx(recall_score(gold_iob, predicted_iob))
