@@ -70,6 +70,11 @@ class DataArguments:
     num_negative_labels: int = field(
         default=4, metadata={"help": "entity types absent from a batch added to it as negatives"}
     )
+    label_implications: list[str] = field(
+        default_factory=list,
+        metadata={"help": "TYPE=IMPLIED[,IMPLIED...]: entities of TYPE are positives for IMPLIED types too, e.g. "
+                  "phenotype=disease (NCBI-disease and BC5CDR annotate clinical findings as diseases)"},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training sentences"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N sentences per eval set"})
 

@@ -30,7 +30,9 @@ class KoGNERDataCollator:
 
     The entity types scored for a batch are the types present in it plus, if ``negative_label_pool`` is given,
     up to ``num_negative_labels`` other types drawn from it (GLiNER-style negatives: the model must learn to say
-    "no" to a type, not only to pick between the gold ones). Spans linked to a KG id (``kge``) that the teacher
+    "no" to a type, not only to pick between the gold ones). ``label_implications`` makes an entity a positive for
+    further types too, e.g. ``{"phenotype": ["disease"]}`` where, as in NCBI-disease and BC5CDR, clinical findings
+    count as diseases. Spans linked to a KG id (``kge``) that the teacher
     knows become distillation pairs; unknown ids and spans wider than ``max_width`` are counted in ``stats``.
     """
 
@@ -40,6 +42,7 @@ class KoGNERDataCollator:
     teacher: TeacherTable | None = None
     negative_label_pool: Sequence[str] = ()
     num_negative_labels: int = 0
+    label_implications: Mapping[str, Sequence[str]] = field(default_factory=dict)
     seed: int = 0
     stats: Counter = field(default_factory=Counter)
 
@@ -51,13 +54,18 @@ class KoGNERDataCollator:
         """A collator matching ``model``'s tokenizer, window limits and span width."""
         return cls(model.word_encoder, model.config.max_width, model.config.max_label_tokens, **kwargs)
 
+    def gold_labels(self, label: str) -> list[str]:
+        """The entity's own type followed by the types it implies (``label_implications``)."""
+        return [label, *self.label_implications.get(label, ())]
+
     def batch_labels(self, examples: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Gold types of the batch in first-seen order, then sampled negatives."""
+        """Gold (and implied) types of the batch in first-seen order, then sampled negatives."""
         labels: list[str] = []
         for example in examples:
             for entity in example["ner"]:
-                if entity["label"] not in labels:
-                    labels.append(entity["label"])
+                for label in self.gold_labels(entity["label"]):
+                    if label not in labels:
+                        labels.append(label)
         candidates = [label for label in self.negative_label_pool if label not in labels]
         if candidates and self.num_negative_labels > 0:
             labels += self._random.sample(candidates, min(self.num_negative_labels, len(candidates)))
@@ -80,9 +88,10 @@ class KoGNERDataCollator:
             example = examples[window.example_index]
             first, last = window.word_offset, window.word_offset + window.num_words - 1
             inside = [
-                (entity["start"] - first, entity["end"] - first, label_ids[entity["label"]])
+                (entity["start"] - first, entity["end"] - first, label_ids[label])
                 for entity in example["ner"]
                 if first <= entity["start"] and entity["end"] <= last
+                for label in self.gold_labels(entity["label"])
             ]
             window_targets, too_wide = span_targets(inside, window.num_words, len(labels), self.max_width)
             targets[row, : window_targets.shape[0]] = window_targets

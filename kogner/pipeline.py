@@ -53,6 +53,18 @@ def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
     return KoGNERModel.from_encoder(encoder, teacher_dim=teacher_dim, **settings), model_args.encoder
 
 
+def parse_label_implications(items: list[str]) -> dict[str, list[str]]:
+    """``["phenotype=disease", "a=b,c"]`` -> ``{"phenotype": ["disease"], "a": ["b", "c"]}``."""
+    implications: dict[str, list[str]] = {}
+    for item in items:
+        label, separator, implied = item.partition("=")
+        targets = [name.strip() for name in implied.split(",") if name.strip()]
+        if not separator or not label.strip() or not targets:
+            raise ValueError(f"--label_implications {item!r}: expected TYPE=IMPLIED[,IMPLIED...]")
+        implications.setdefault(label.strip(), []).extend(targets)
+    return implications
+
+
 def check_links(dataset: Any, teacher: TeacherTable) -> Counter:
     """Count ``kge`` links whose KG id the teacher knows; warn (not fail) about the others."""
     counts: Counter = Counter()
@@ -88,6 +100,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         teacher=teacher,
         negative_label_pool=label_pool([train_dataset]),
         num_negative_labels=data_args.num_negative_labels,
+        label_implications=parse_label_implications(data_args.label_implications),
         seed=training_args.seed,
     )
     card_info = {
@@ -99,6 +112,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
             "training sentences": len(train_dataset),
             "kge links known to the teacher": link_counts.get("known", 0),
             "entity types": ", ".join(label_pool([train_dataset])),
+            "label implications": ", ".join(data_args.label_implications) or "none",
         },
         "training_scale": f"{len(train_dataset)} sentences from {', '.join(data_args.train_data)}",
     }
