@@ -193,3 +193,27 @@ def test_benchmarks_keyword_expands_to_the_corpora_present(toy_data_dir, tmp_pat
     assert list(sets) == ["toy_data0:test", "ncbi_disease:test"]
     dataset, labels = sets["ncbi_disease:test"]
     assert labels == ["disease"] and len(dataset) == 2
+
+
+def test_label_implications_make_extra_positives(tiny_encoder_dir):
+    from kogner.collator import KoGNERDataCollator
+    from kogner.pipeline import parse_label_implications
+    from modeling_kogner import KoGNERModel
+    from modeling_kogner.processing_kogner import span_flat_index
+
+    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=16)
+    implications = parse_label_implications(["phenotype=disease"])
+    example = {"tokens": ["severe", "nephrotoxicity", "in", "BRCA1", "carriers"],
+               "ner": [{"start": 1, "end": 1, "label": "phenotype"}, {"start": 3, "end": 3, "label": "gene"}],
+               "kge": []}
+    batch = KoGNERDataCollator.from_model(model, label_implications=implications)([example])
+    collator_labels = ["phenotype", "disease", "gene"]  # gold types in order, implied ones right after
+    targets = batch["labels"][0]
+    assert targets.shape[-1] == len(collator_labels)
+    phenotype_span = span_flat_index(1, 1, model.config.max_width)
+    gene_span = span_flat_index(3, 3, model.config.max_width)
+    assert targets[phenotype_span].tolist() == [1.0, 1.0, 0.0]
+    assert targets[gene_span].tolist() == [0.0, 0.0, 1.0]
+    assert targets.sum() == 3
+    with pytest.raises(ValueError, match="TYPE=IMPLIED"):
+        parse_label_implications(["phenotype"])
