@@ -14,7 +14,7 @@ from modeling_kogner import KoGNERModel
 
 from .collator import KoGNERDataCollator, TeacherTable
 from .data import label_pool, load_training_mix, resolve_eval_sets
-from .defaults import resolve_encoder
+from .defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
 from .evaluation import markdown_table
 from .trainer import KoGNERTrainer
 
@@ -27,10 +27,16 @@ def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any]]:
 
     teacher = Teacher.load(directory)
     metadata = teacher.metadata
-    summary = {"teacher directory": directory, "entities": len(teacher), "H size": teacher.dim}
-    for key in ("kg", "dims", "metrics"):
-        if key in metadata:
-            summary[key] = json.dumps(metadata[key], sort_keys=True)
+    metrics = metadata.get("metrics", {})
+    summary = {
+        "knowledge graph": metadata.get("kg", {}).get("source", "unknown"),
+        "entities per type": json.dumps(metadata.get("entity_count_per_type", {})),
+        "edges": metadata.get("edges", "unknown"),
+        "H = [Z, Z', Z''] sizes": json.dumps(metadata.get("dims", {"H": teacher.dim})),
+        "Graph Transformer node-type accuracy (held out)": metrics.get("gnn", {}).get("test_accuracy", "n/a"),
+        "TransR MRR / Hits@10": f"{metrics.get('transr', {}).get('mrr', 'n/a')} / "
+                                f"{metrics.get('transr', {}).get('hits_at_10', 'n/a')}",
+    }
     return TeacherTable(teacher.vectors, teacher.index), summary
 
 
@@ -50,7 +56,8 @@ def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
                     "dist_weight", "focal_alpha", "focal_gamma", "threshold")
     }
     encoder = resolve_encoder(model_args.encoder)
-    return KoGNERModel.from_encoder(encoder, teacher_dim=teacher_dim, **settings), model_args.encoder
+    base = MINILM_HUB_ID if model_args.encoder == MINILM_ALIAS else model_args.encoder  # the card names a Hub id
+    return KoGNERModel.from_encoder(encoder, teacher_dim=teacher_dim, **settings), base
 
 
 def parse_label_implications(items: list[str]) -> dict[str, list[str]]:
