@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers import HfArgumentParser, TrainingArguments
 
 logger = logging.getLogger("kogner.train")
 

@@ -18,7 +18,6 @@ re-running after an interruption resumes after the last finished stage. A GPU is
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys

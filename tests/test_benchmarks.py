@@ -61,7 +61,7 @@ def test_malformed_lines_name_file_line_and_reason(tmp_path: Path, text: str, re
 
 
 def test_label_map_override_and_unknown_tags(tmp_path: Path) -> None:
-    path = write(tmp_path / "corpus" / "test.tsv", "x\tB-Disease\ny\tB-cell_component\n")
+    write(tmp_path / "corpus" / "test.tsv", "x\tB-Disease\ny\tB-cell_component\n")
     dataset = load_benchmark(str(tmp_path / "corpus"), "test", label_map={"Disease": "illness"})
     assert [span["label"] for span in dataset[0]["ner"]] == ["illness", "cell component"]
 
