@@ -12,6 +12,7 @@ project's scorer on each corpus' test split (first ``--max-eval`` sentences), me
     python benchmarks/accuracy.py --quick     # 1 seed, 120 steps, 100 sentences per corpus: about 10 minutes
     python benchmarks/accuracy.py             # 3 seeds x 4 arms x 600 steps, 500 sentences/corpus: about 1.5-2 hours
     python benchmarks/accuracy.py --steps 900 --seeds 1 2 3 4 5 --max-eval 0   # GPU: full test sets
+    python benchmarks/accuracy.py --runs-dir runs/bench-x -- --lr 5e-5           # anything after -- goes to train.py
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def run_argv(
     ]
     if args.max_eval:
         argv += ["--max_eval_samples", str(args.max_eval)]
+    argv += args.train_args
     if args.data_dir:
         argv += ["--data_dir", args.data_dir]
     if args.encoder:
@@ -131,7 +133,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=None,
                         help="JSON results file (default: benchmarks/results/accuracy.json, accuracy_quick.json "
                              "with --quick)")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.train_args = argv[split + 1 :]  # passed to every train.py run, after (so overriding) the arm's settings
     if args.quick:
         args.seeds, args.steps = args.seeds[:1], min(args.steps, 120)
         args.max_eval = min(args.max_eval or 100, 100)
@@ -173,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"  # where the HF Trainer runs
     machine, busy = machine_info(device), heavy_processes()  # taken before the runs: the load they found
     runs: dict[str, dict[str, dict[str, Any]]] = {}
+    config_text = Path(args.config).read_text()  # the YAML is part of a run's settings: edited -> retrain
     started = time.time()
     total = len(args.arms) * len(args.seeds)
     done = 0
@@ -185,14 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv_run = run_argv(args, arm, seed, output_dir, supervised_sources, test_sources)
             if record_file.is_file() and not args.fresh:
                 record = json.loads(record_file.read_text())
-                if record["argv"] == argv_run:  # same settings: resume instead of retraining
+                if record["argv"] == argv_run and record.get("config") == config_text:  # same settings: resume
                     print(f"[{done}/{total}] {arm} seed {seed}: reusing {record_file}", flush=True)
                     runs[arm][str(seed)] = record
                     continue
             print(f"[{done}/{total}] {arm} seed {seed}: python train.py {' '.join(argv_run)}", flush=True)
             run_start = time.time()
             results = train.main(argv_run)
-            record = {"argv": argv_run, "seconds": round(time.time() - run_start, 1), "results": results}
+            record = {"argv": argv_run, "config": config_text, "seconds": round(time.time() - run_start, 1), "results": results}
             record_file.write_text(json.dumps(record, indent=2))
             runs[arm][str(seed)] = record
     summary = summarize(runs)
