@@ -10,7 +10,7 @@ exists with the same arguments is not trained again (the script resumes where it
 project's scorer on each corpus' test split (first ``--max-eval`` sentences), mean ± sample std over seeds.
 
     python benchmarks/accuracy.py --quick     # 1 seed, 120 steps, 100 sentences per corpus: about 10 minutes
-    python benchmarks/accuracy.py             # 3 seeds x 4 arms x 600 steps, 500 sentences/corpus: about 1.5-2 hours
+    python benchmarks/accuracy.py             # 3 seeds x 4 arms x 600 steps, 500 sentences/corpus: 74 min on 2 cores
     python benchmarks/accuracy.py --steps 900 --seeds 1 2 3 4 5 --max-eval 0   # GPU: full test sets
     python benchmarks/accuracy.py --runs-dir runs/bench-x -- --lr 5e-5           # anything after -- goes to train.py
 """
