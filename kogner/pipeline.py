@@ -123,6 +123,8 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         },
         "training_scale": f"{len(train_dataset)} sentences from {', '.join(data_args.train_data)}",
     }
+    if training_args.device.type == "cpu":
+        training_args.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every loader
     trainer = KoGNERTrainer(
         model=model,
         args=training_args,
