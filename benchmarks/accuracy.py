@@ -9,7 +9,7 @@ Every run is ``train.main(argv)`` writing to ``runs/bench/<arm>/steps<N>/seed<se
 exists with the same arguments is not trained again (the script resumes where it stopped). Scores: strict span+type micro F1 from the
 project's scorer on each corpus' test split (first ``--max-eval`` sentences), mean ± sample std over seeds.
 
-    python benchmarks/accuracy.py --quick     # 1 seed, 300 steps, 100 sentences per corpus: about 12 minutes
+    python benchmarks/accuracy.py --quick     # 1 seed, 300 steps, 100 sentences per corpus: about 10 minutes
     python benchmarks/accuracy.py             # 3 seeds x 4 arms x 600 steps, 500 sentences/corpus: 74 min on 2 cores
     python benchmarks/accuracy.py --steps 900 --seeds 1 2 3 4 5 --max-eval 0   # GPU: full test sets
     python benchmarks/accuracy.py --runs-dir runs/bench-x -- --lr 5e-5           # anything after -- goes to train.py
@@ -129,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", default="runs/bench", help="one sub-folder per arm and seed")
     parser.add_argument("--fresh", action="store_true", help="retrain runs that already have results")
     parser.add_argument("--quick", action="store_true",
-                        help="1 seed, 300 steps, 100 sentences per corpus (about 12 minutes on 2 CPU cores)")
+                        help="1 seed, 300 steps, 100 sentences per corpus (about 10 minutes on 2 CPU cores)")
     parser.add_argument("--output", default=None,
                         help="JSON results file (default: benchmarks/results/accuracy.json, accuracy_quick.json "
                              "with --quick)")
