@@ -67,12 +67,11 @@ def run_argv(
     ]
     if args.max_eval:
         argv += ["--max_eval_samples", str(args.max_eval)]
-    argv += args.train_args
     if args.data_dir:
         argv += ["--data_dir", args.data_dir]
     if args.encoder:
         argv += ["--encoder", args.encoder]
-    return argv
+    return argv + args.train_args  # last, so they override everything above
 
 
 def summarize(runs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -198,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{done}/{total}] {arm} seed {seed}: python train.py {' '.join(argv_run)}", flush=True)
             run_start = time.time()
             results = train.main(argv_run)
-            record = {"argv": argv_run, "config": config_text, "seconds": round(time.time() - run_start, 1), "results": results}
+            record = {"argv": argv_run, "config": config_text, "seconds": round(time.time() - run_start, 1),
+                      "results": results}
             record_file.write_text(json.dumps(record, indent=2))
             runs[arm][str(seed)] = record
     summary = summarize(runs)

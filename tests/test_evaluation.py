@@ -294,6 +294,7 @@ def test_accuracy_passes_arguments_after_double_dash_to_every_run(tmp_path):
     accuracy = load_benchmark_script("accuracy")
     args = accuracy.parse_args(["--seeds", "1", "--", "--label_implications", "gene=protein", "--threshold", "0.3"])
     assert args.seeds == [1] and args.train_args == ["--label_implications", "gene=protein", "--threshold", "0.3"]
+    args.encoder, args.data_dir = "some/encoder", str(tmp_path)
     argv = accuracy.run_argv(args, "kg_nodist", 1, tmp_path, ["bc5cdr"], ["bc5cdr"])
     assert argv[-4:] == args.train_args  # last, so they override the arm's own settings
     assert argv[argv.index("--dist_weight") + 1] == "0.0"
