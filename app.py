@@ -28,12 +28,12 @@ DEFAULT_CONCURRENCY = 2
 DEFAULT_QUEUE_SIZE = 64
 TABLE_HEADERS = ["text", "label", "score", "start", "end"]
 
-# The entity types of the KoGNER knowledge graph (data_scripts.biokg_lite.ENTITY_TYPES), kept here so that the app
+# The entity types of the KoGNER knowledge graph (kogner.kg.biokg_lite.ENTITY_TYPES), kept here so that the app
 # imports nothing from the project (a Space only has the model's remote code).
 KG_ENTITY_TYPES = ["phenotype", "gene", "disease", "chemical", "cell type", "cell line", "anatomy", "organism"]
 KG_PRESET = "KoGNER knowledge graph (8 types)"
 
-# Same label sets as data_scripts.benchmarks.BENCHMARK_LABELS, for when the project is not installed.
+# Same label sets as kogner.corpora.registry.BENCHMARK_LABELS, for when the project is not installed.
 FALLBACK_BENCHMARK_LABELS = {
     "NCBI-disease": ["disease"],
     "BC5CDR": ["chemical", "disease"],
@@ -75,7 +75,7 @@ EXAMPLES = [
 def label_presets() -> dict[str, list[str]]:
     """Preset name -> entity types: the benchmark corpora's label sets and the knowledge graph's types."""
     try:
-        from data_scripts.benchmarks import BENCHMARK_LABELS
+        from kogner.corpora.registry import BENCHMARK_LABELS
     except ImportError:  # a Space or a plain `pip install transformers gradio` environment: no project packages
         benchmark_labels: Mapping[str, Sequence[str]] = FALLBACK_BENCHMARK_LABELS
     else:

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported as benchmarks.x
 from common import REPO_ROOT, RESULTS_DIR, heavy_processes, machine_info, mean_std, write_json  # noqa: E402
 
 ARMS: dict[str, dict[str, Any]] = {
@@ -37,7 +36,7 @@ ARMS: dict[str, dict[str, Any]] = {
 
 def benchmark_sources(data_dir: str | None, split: str) -> list[str]:
     """Benchmark corpora that have ``split`` here (JNLPBA's train split is missing in the shared data)."""
-    from data_scripts.benchmarks import available_benchmarks
+    from kogner.corpora.registry import available_benchmarks
 
     return [name for name, splits in available_benchmarks(data_dir).items() if split in splits]
 
@@ -154,7 +153,7 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise SystemExit(f"{args.teacher}: no teacher; run data_scripts/build_teacher.py first (or --arms without "
                          "distillation: kg_nodist sup_nodist)")
     if needs_teacher:
-        from data_scripts.teacher import Teacher
+        from kogner.teacher.artifact import Teacher
 
         try:
             Teacher.load(args.teacher)
@@ -168,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.chdir(REPO_ROOT)  # cpu-demo.yaml's relative paths (runs/data, runs/teacher) are repository-relative
     check_inputs(args)
-    import train
+    from kogner.training import cli as train
 
     supervised_sources = benchmark_sources(args.data_dir, "train")
     test_sources = benchmark_sources(args.data_dir, "test")

@@ -3,7 +3,7 @@
 Same encoder (offline MiniLM by default), same training sentences (the generated KG data, ``runs/data`` train
 split, converted to gliner's ``{"tokenized_text", "ner": [[start, end, label]]}``), same steps, batch size, learning
 rates and seed as ``configs/cpu-demo.yaml``; then gliner predicts on each corpus' test split with its batch API and
-its character offsets are mapped back to word indices and scored with ``kogner.metrics.span_scores`` (strict
+its character offsets are mapped back to word indices and scored with ``kogner.evaluation.metrics.span_scores`` (strict
 span+type), exactly as ``evaluate.py`` scores KoGNER.
 
     python benchmarks/peer.py --quick                 # 30 steps, 100 sentences per corpus (a smoke run)
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported as benchmarks.x
 from common import RESULTS_DIR, heavy_processes, machine_info, write_json  # noqa: E402
 
 from tqdm.auto import tqdm  # noqa: E402
@@ -114,10 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from transformers import set_seed
 
-    from kogner.data import load_training_mix, resolve_eval_sets
+    from kogner.corpora.mix import load_training_mix, resolve_eval_sets
     from kogner.defaults import resolve_encoder
-    from kogner.evaluation import markdown_table
-    from kogner.metrics import gold_spans, span_scores
+    from kogner.evaluation.evaluate import markdown_table
+    from kogner.evaluation.metrics import gold_spans, span_scores
 
     set_seed(args.seed)
     train = to_gliner_format(load_training_mix(args.train_data, args.data_dir, args.seed))

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported as benchmarks.x
 from common import RESULTS_DIR, PeakMemory, heavy_processes, machine_info, synchronize, write_json  # noqa: E402
 
 import torch  # noqa: E402
@@ -77,7 +76,7 @@ def load_sentences(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list
         train = payload.get("train") or sentences
         return sentences, payload.get("labels") or DEFAULT_LABELS, train, f"file {args.sentences_file}"
     try:
-        from data_scripts.benchmarks import BENCHMARK_LABELS, load_benchmark
+        from kogner.corpora.registry import BENCHMARK_LABELS, load_benchmark
 
         corpus = load_benchmark(args.corpus, "test", data_dir=args.data_dir)
     except (ImportError, FileNotFoundError) as error:
@@ -298,12 +297,12 @@ class StepTimer:
 def train_kogner(args: argparse.Namespace, train: list[dict[str, Any]], output_dir: Path) -> dict[str, Any]:
     from transformers import Trainer, TrainingArguments
 
-    from kogner.collator import KoGNERDataCollator
+    from kogner.training.collator import KoGNERDataCollator
     from kogner.defaults import resolve_encoder
 
     try:
-        from kogner.trainer import KoGNERTrainer as TrainerClass
-    except ImportError:  # kogner.trainer needs `datasets`; the plain Trainer runs the same model and collator
+        from kogner.training.trainer import KoGNERTrainer as TrainerClass
+    except ImportError:  # kogner.training.trainer needs `datasets`; the plain Trainer runs the same model and collator
         TrainerClass = Trainer
     model = load_kogner(args, resolve_encoder(args.encoder)).train()  # fresh heads, whatever --model says
     labels = sorted({entity["label"] for example in train for entity in example["ner"]})

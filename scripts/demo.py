@@ -42,8 +42,7 @@ class Stage:
 
 
 def benchmarks_present() -> bool:
-    sys.path.insert(0, str(REPO_ROOT))
-    from data_scripts.benchmarks import available_benchmarks, resolve_data_dir
+    from kogner.corpora.registry import available_benchmarks, resolve_data_dir
 
     present = available_benchmarks()
     if not any("test" in splits for splits in present.values()):
@@ -109,8 +108,7 @@ def summary() -> None:
     results_path = MODEL_DIR / "eval_results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     if results:
-        sys.path.insert(0, str(REPO_ROOT))
-        from kogner.evaluation import markdown_table
+        from kogner.evaluation.evaluate import markdown_table
 
         print("\n[demo] evaluation (strict span + type match):\n" + markdown_table(results))
     print(f"""

@@ -179,8 +179,8 @@ def test_parse_labels_splits_strips_and_merges_duplicates():
 
 
 def test_presets_are_the_benchmark_and_kg_label_sets():
-    from data_scripts.benchmarks import BENCHMARK_LABELS
-    from data_scripts.biokg_lite import ENTITY_TYPES
+    from kogner.corpora.registry import BENCHMARK_LABELS
+    from kogner.kg.biokg_lite import ENTITY_TYPES
 
     presets = app.label_presets()
     assert presets[app.KG_PRESET] == list(ENTITY_TYPES)

@@ -8,18 +8,12 @@ import pytest
 from datasets import Dataset
 
 from conftest import SHARED_BENCHMARKS
-from data_scripts.benchmarks import (
-    BENCHMARK_LABELS,
-    IOBFormatError,
-    available_benchmarks,
-    iob_to_spans,
-    link_mentions,
-    load_benchmark,
-    main,
-    read_iob_file,
-)
-from data_scripts.kg_types import KnowledgeGraph
-from data_scripts.schema import NER_FEATURES, SchemaError, validate_dataset, validate_example
+from data_scripts.benchmarks import main
+from kogner.corpora.iob import IOBFormatError, iob_to_spans, read_iob_file
+from kogner.corpora.linking import link_mentions
+from kogner.corpora.registry import BENCHMARK_LABELS, available_benchmarks, load_benchmark, tag_label
+from kogner.kg.graph import KnowledgeGraph
+from kogner.schema import NER_FEATURES, SchemaError, validate_dataset, validate_example
 
 
 def write(path: Path, text: str, newline: str = "\n") -> Path:
@@ -35,7 +29,7 @@ def test_iob_repair_rule_follows_conlleval() -> None:
 
 def test_crlf_docstart_and_trailing_sentence_without_blank_line(tmp_path: Path) -> None:
     text = "-DOCSTART-\tO\n\nIL\tB-protein\n-\tI-protein\n2\tI-protein\nbinds\tO\n\nT\tB-cell_type\ncells\tI-cell_type"
-    dataset = read_iob_file(write(tmp_path / "x.tsv", text, newline="\r\n"))
+    dataset = read_iob_file(write(tmp_path / "x.tsv", text, newline="\r\n"), tag_label)
     assert dataset.to_list() == [
         {"tokens": ["IL", "-", "2", "binds"], "ner": [{"start": 0, "end": 2, "label": "protein"}], "kge": []},
         {"tokens": ["T", "cells"], "ner": [{"start": 0, "end": 1, "label": "cell type"}], "kge": []},

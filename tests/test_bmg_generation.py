@@ -9,16 +9,12 @@ import pytest
 from datasets import load_from_disk
 
 from data_scripts import make_bmg_dataset
-from data_scripts.bmg_generation import (
-    GeneratorAnswer,
-    RelationRow,
-    make_generator,
-    sample_relation_rows,
-    sanity_check,
-)
-from data_scripts.kg_types import KnowledgeGraph
-from data_scripts.schema import validate_example
-from data_scripts.words import word_list
+from kogner.datagen.backends import make_generator
+from kogner.datagen.rows import GeneratorAnswer, RelationRow, sample_relation_rows
+from kogner.datagen.sanity import sanity_check
+from kogner.kg.graph import KnowledgeGraph
+from kogner.schema import validate_example
+from kogner.words import word_list
 
 TYPES = ["gene", "disease", "phenotype", "chemical", "cell type", "anatomy", "cell line", "organism"]
 
@@ -174,9 +170,9 @@ def test_template_surfaces_vary_case_and_synonyms() -> None:
 
 def test_make_bmg_dataset_writes_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kg = small_kg()
-    import data_scripts.kg_loaders as kg_loaders
+    import kogner.datagen.build as build
 
-    monkeypatch.setattr(kg_loaders, "load_kg", lambda name, **options: kg)
+    monkeypatch.setattr(build, "load_kg", lambda name, **options: kg)
     out = tmp_path / "data"
     args = ["--kg", "toy", "--out", str(out), "--per-relation", "20", "--seed", "3"]
     assert make_bmg_dataset.main(args) == 0
@@ -194,7 +190,7 @@ def test_make_bmg_dataset_writes_and_resumes(tmp_path: Path, monkeypatch: pytest
     lines = progress.read_text().splitlines()
     progress.write_text("\n".join(lines[:60]) + "\n" + lines[60][:25])
     calls: list[int] = []
-    from data_scripts import bmg_templates
+    from kogner.datagen import templates as bmg_templates
 
     original = bmg_templates.TemplateGenerator.answer
     monkeypatch.setattr(bmg_templates.TemplateGenerator, "answer",
@@ -277,7 +273,7 @@ def test_composite_sentences_glue_chemicals_to_diseases_with_hyphens() -> None:
 
 
 def test_the_issue_sentence_shape(monkeypatch: pytest.MonkeyPatch) -> None:
-    from data_scripts import bmg_templates
+    from kogner.datagen import templates as bmg_templates
 
     monkeypatch.setattr(bmg_templates, "COMPOSITE_PATTERNS", ["{CHEM}-induced {PHEN} was observed in {GENE} carriers."])
     monkeypatch.setattr(bmg_templates, "COMPOSITE_SHARE", 1.0)

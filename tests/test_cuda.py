@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kogner.collator import KoGNERDataCollator, TeacherTable
+from kogner.training.collator import KoGNERDataCollator, TeacherTable
 from modeling_kogner import KoGNERModel
 from toy_data import toy_examples, toy_kg_ids
 

@@ -11,9 +11,10 @@ import torch
 from datasets import Dataset, DatasetDict
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
-from data_scripts.benchmarks import iob_to_spans
-from kogner.evaluation import evaluate_dataset, main, markdown_table, predict_spans
-from kogner.metrics import gold_spans, span_scores, spans_to_iob
+from kogner.corpora.iob import iob_to_spans
+from kogner.evaluation.cli import main
+from kogner.evaluation.evaluate import evaluate_dataset, markdown_table, predict_spans
+from kogner.evaluation.metrics import gold_spans, span_scores, spans_to_iob
 from modeling_kogner import KoGNERModel
 
 
@@ -257,9 +258,14 @@ def test_markdown_table_and_predict_spans_agree(tiny_model_dir):
 
 # ------------------------------------------------------------------------------- benchmark scripts' pure helpers
 def load_benchmark_script(name: str):
+    """A benchmark script loaded as `python benchmarks/NAME.py` would: its folder first on sys.path."""
     import importlib.util
+    import sys
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    path = folder / f"{name}.py"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from data_scripts.kg_loaders import (
+from kogner.kg import (
     EdgeTableSpec,
     KGFormatError,
     NodeTableSpec,
@@ -149,7 +149,7 @@ def _mini_ncbitaxon(path: Path) -> Path:
 
 
 def test_biokg_lite_small_caps_has_all_types_and_cross_type_edges(tmp_path: Path) -> None:
-    from data_scripts.biokg_lite import ENTITY_TYPES, edge_type_counts, type_counts
+    from kogner.kg.biokg_lite import ENTITY_TYPES, edge_type_counts, type_counts
 
     graph = load_kg("biokg-lite", caps=40, ontology_files={"NCBITaxon": _mini_ncbitaxon(tmp_path / "t.json.zst")},
                     cache_dir=tmp_path / "cache")

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from data_scripts.bmg_generation import RelationRow, sanity_check, user_prompt
-from data_scripts.llm_backend import SYSTEM_PROMPT, LLMConfigurationError, LLMGenerator, LLMSettings
+from kogner.datagen.rows import RelationRow, user_prompt
+from kogner.datagen.sanity import sanity_check
+from kogner.datagen.llm import SYSTEM_PROMPT, LLMConfigurationError, LLMGenerator, LLMSettings
 
 
 def chat_body(content: str | None) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kogner.collator import KoGNERDataCollator, TeacherTable
-from kogner.metrics import gold_spans, span_scores
+from kogner.training.collator import KoGNERDataCollator, TeacherTable
+from kogner.evaluation.metrics import gold_spans, span_scores
 from modeling_kogner import KoGNERConfig, KoGNERModel
 from modeling_kogner.decoding_kogner import SpanCandidate, greedy_decode
 from toy_data import toy_examples, toy_kg_ids

@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_scripts.kg_loaders import load_kg
-from data_scripts.teacher import (
-    STAGES,
-    Teacher,
-    TeacherSettings,
-    build_teacher,
-    scale_blocks,
-    stratified_split,
-)
+from kogner.kg import load_kg
+from kogner.teacher import Teacher, TeacherSettings, build_teacher
+from kogner.teacher.artifact import scale_blocks
+from kogner.teacher.graph import stratified_split
+from kogner.teacher.settings import STAGES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kg"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +121,7 @@ def test_interrupted_run_resumes_after_last_finished_stage(built, tiny_graph, se
 
 
 def test_minibatch_path_and_single_member_type(tiny_graph, settings, tmp_path) -> None:
-    from data_scripts.kg_types import KnowledgeGraph
+    from kogner.kg.graph import KnowledgeGraph
 
     graph = KnowledgeGraph(
         node_ids=tiny_graph.node_ids + ["ORG:1"], names=tiny_graph.names + ["Homo sapiens"],

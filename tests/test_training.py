@@ -15,9 +15,9 @@ from safetensors.torch import load_file, save_file
 
 from toy_data import toy_examples, toy_kg_ids
 
+from kogner.training import cli as train
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-import train  # noqa: E402
 
 TEACHER_DIM = 12
 
@@ -90,8 +90,8 @@ def test_evaluation_matches_seqeval_on_flat_data(trained_run, toy_data_dir):
     from seqeval.metrics import f1_score, precision_score, recall_score
     from transformers import AutoModel
 
-    from kogner.evaluation import evaluate_dataset, predict_spans
-    from kogner.metrics import gold_spans, spans_to_iob
+    from kogner.evaluation.evaluate import evaluate_dataset, predict_spans
+    from kogner.evaluation.metrics import gold_spans, spans_to_iob
 
     output, _ = trained_run
     model = AutoModel.from_pretrained(output, trust_remote_code=True)
@@ -181,10 +181,13 @@ def test_config_file_and_command_line_merge(tmp_path):
         ["--config", str(config), "--max_steps", "5", "--output_dir", str(tmp_path)]
     )
     assert training_args.max_steps == 5 and data_args.train_data == ["a", "b"] and model_args.dist_weight == 0.5
+    # the `=` form of --config is the same option; a YAML value not overridden keeps the file's value
+    _, data_args, training_args = train.parse_arguments([f"--config={config}", "--output_dir", str(tmp_path)])
+    assert training_args.max_steps == 3 and data_args.train_data == ["a", "b"]
 
 
 def test_benchmarks_keyword_expands_to_the_corpora_present(toy_data_dir, tmp_path):
-    from kogner.data import resolve_eval_sets
+    from kogner.corpora.mix import resolve_eval_sets
 
     corpus = tmp_path / "ncbi_disease"
     corpus.mkdir()
@@ -196,8 +199,8 @@ def test_benchmarks_keyword_expands_to_the_corpora_present(toy_data_dir, tmp_pat
 
 
 def test_label_implications_make_extra_positives(tiny_encoder_dir):
-    from kogner.collator import KoGNERDataCollator
-    from kogner.pipeline import parse_label_implications
+    from kogner.training.collator import KoGNERDataCollator
+    from kogner.training.pipeline import parse_label_implications
     from modeling_kogner import KoGNERModel
     from modeling_kogner.processing_kogner import span_flat_index
 

@@ -12,10 +12,9 @@ from typing import Any, Sequence
 
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 
-from data_scripts.benchmarks import BENCHMARK_LABELS, available_benchmarks, load_benchmark
-from data_scripts.schema import NER_FEATURES, SCHEMA_DESCRIPTION, validate_dataset
+from kogner.schema import NER_FEATURES, SCHEMA_DESCRIPTION, dataset_labels, validate_dataset
 
-from .evaluation import dataset_labels
+from .registry import BENCHMARK_LABELS, available_benchmarks, load_benchmark
 
 BENCHMARKS_KEYWORD = "benchmarks"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from data_scripts.bmg_generation import GeneratorAnswer, RelationRow, user_prompt
+from .rows import GeneratorAnswer, RelationRow, user_prompt
 
 # Figure 2 of the paper; the step list is renumbered (the paper skips step 2) and typos fixed.
 SYSTEM_PROMPT = """You are an expert with comprehensive biomedical knowledge. Your task is to annotate a named entity recognition dataset by identifying sentences and labeling entities.

@@ -89,3 +89,8 @@ def validate_dataset(dataset: Dataset | DatasetDict) -> None:
             raise SchemaError(f"column '{name}' has feature {dataset.features[name]}, expected {feature}")
     for index, example in enumerate(dataset.select_columns(list(NER_FEATURES)).to_list()):
         validate_example(example, index)
+
+
+def dataset_labels(dataset: Any) -> list[str]:
+    """The entity types annotated in a schema dataset, sorted."""
+    return sorted({entity["label"] for entities in dataset["ner"] for entity in entities})

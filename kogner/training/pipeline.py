@@ -13,9 +13,9 @@ from transformers import set_seed
 from modeling_kogner import KoGNERModel
 
 from .collator import KoGNERDataCollator, TeacherTable
-from .data import label_pool, load_training_mix, resolve_eval_sets
-from .defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
-from .evaluation import markdown_table
+from kogner.corpora.mix import label_pool, load_training_mix, resolve_eval_sets
+from kogner.defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
+from kogner.evaluation.evaluate import markdown_table
 from .trainer import KoGNERTrainer
 
 logger = logging.getLogger("kogner.train")
@@ -23,7 +23,7 @@ logger = logging.getLogger("kogner.train")
 
 def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any]]:
     """Teacher vectors and index from a ``build_teacher.py`` output folder, plus a summary for the card."""
-    from data_scripts.teacher import Teacher
+    from kogner.teacher.artifact import Teacher
 
     teacher = Teacher.load(directory)
     metadata = teacher.metadata

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .evaluation import markdown_table
+from kogner.evaluation.evaluate import markdown_table
 
 CARD_HYPERPARAMETERS = (
     "max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
@@ -50,7 +50,7 @@ def render_model_card(
     )
     if info.get("encoder_learning_rate") is not None:
         hyperparameters += f"\n| encoder_learning_rate | {info['encoder_learning_rate']} |"
-    template = resources.files("kogner").joinpath("templates/model_card.md").read_text(encoding="utf-8")
+    template = resources.files("kogner.training").joinpath("templates/model_card.md").read_text(encoding="utf-8")
     return template.format(
         metadata=yaml.safe_dump(metadata, sort_keys=False).strip(),
         model_name=model_name,

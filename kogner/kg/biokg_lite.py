@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_scripts.kg_loaders import KGFormatError, NodeRecords, assemble_graph
-from data_scripts.kg_types import KnowledgeGraph
+from .tables import KGFormatError, NodeRecords, assemble_graph
+from .graph import KnowledgeGraph
 
 logger = logging.getLogger(__name__)
 

