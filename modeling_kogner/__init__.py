@@ -8,9 +8,10 @@ from transformers import AutoConfig, AutoModel
 
 from .configuration_kogner import KoGNERConfig
 from .modeling_kogner import KoGNERModel, KoGNEROutput
+from .linking_kogner import EntityIndex
 from .processing_kogner import split_words
 
 AutoConfig.register(KoGNERConfig.model_type, KoGNERConfig)
 AutoModel.register(KoGNERConfig, KoGNERModel)
 
-__all__ = ["KoGNERConfig", "KoGNERModel", "KoGNEROutput", "split_words"]
+__all__ = ["EntityIndex", "KoGNERConfig", "KoGNERModel", "KoGNEROutput", "split_words"]

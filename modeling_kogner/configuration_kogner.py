@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from transformers import PretrainedConfig
+
+
+KOGNER_PIPELINES: dict[str, dict[str, Any]] = {
+    "token-classification": {"impl": "pipeline_kogner.KoGNERPipeline", "pt": ["AutoModel"], "type": "text"}
+}
+"""``custom_pipelines`` of every KoGNER config: ``transformers.pipeline(model=path, trust_remote_code=True)`` finds
+[`KoGNERPipeline`] (``pipeline_kogner.py``, saved next to the weights) through it."""
 
 
 class KoGNERConfig(PretrainedConfig):
@@ -48,6 +56,8 @@ class KoGNERConfig(PretrainedConfig):
             Words between the starts of consecutive windows; the overlap ``max_words_per_window - window_stride``
             must be at least ``max_width`` so that no span is cut by a window edge.
         max_label_tokens (`int`, *optional*, defaults to 16): entity-type names longer than this are rejected.
+        custom_pipelines (`dict`, *optional*): defaults to ``KOGNER_PIPELINES`` (the ``transformers.pipeline``
+            entry point of this model).
     """
 
     model_type = "kogner"
@@ -105,7 +115,19 @@ class KoGNERConfig(PretrainedConfig):
         self.max_words_per_window = max_words_per_window
         self.window_stride = window_stride
         self.max_label_tokens = max_label_tokens
+        self.custom_pipelines = copy.deepcopy(kwargs.pop("custom_pipelines", None) or KOGNER_PIPELINES)
         super().__init__(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``PretrainedConfig.to_dict``; ``transformers.pipeline`` replaces the class names under
+        ``custom_pipelines[...]["pt"]`` by the classes themselves, which are written back as names."""
+        output = super().to_dict()
+        pipelines = output.get("custom_pipelines") or {}
+        output["custom_pipelines"] = {
+            task: {**info, "pt": [getattr(cls, "__name__", cls) for cls in info.get("pt", ())]}
+            for task, info in pipelines.items()
+        }
+        return output
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "KoGNERConfig":

@@ -1,7 +1,14 @@
-"""Decoding span×label probabilities into entities: candidates above a threshold, then greedy selection."""
+"""Decoding span×label probabilities into entities: candidates above a threshold, then greedy selection.
+
+Greedy selection takes candidates by descending score and keeps each one that does not conflict with a span kept
+before it. It runs in ``O(k log k + k * w)`` for ``k`` candidates of at most ``w`` words: the sort, then a constant
+number of slice checks per candidate over its own words (per-word occupancy for flat decoding, per-word extreme
+starts/ends for nested decoding), never a scan of the spans kept so far.
+"""
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import NamedTuple, Sequence
 
 import torch
@@ -22,6 +29,7 @@ def batch_candidates(
     max_width: int,
     threshold: float,
     word_offsets: Sequence[int],
+    best_label_only: bool = False,
 ) -> list[list[SpanCandidate]]:
     """Spans of each window of a batch whose probability reaches ``threshold``, in whole-text word indices.
 
@@ -29,20 +37,32 @@ def batch_candidates(
         probabilities: ``[B, N * max_width, C]`` sigmoid scores (on any device; only the hits are copied back).
         num_words: real words of each window; spans running past them are ignored.
         word_offsets: index, in its whole text, of each window's first word.
+        best_label_only: keep, for each span, only the label(s) with its highest score. Without multi-label
+            decoding the other labels of a span can never be chosen (the best one is taken first, or the span is
+            blocked anyway), so this drops them early without changing the decoded result.
     """
-    rows, flat, labels = torch.nonzero(probabilities >= threshold, as_tuple=True)
+    batch, flat_size, _ = probabilities.shape
+    device = probabilities.device
+    positions = torch.arange(flat_size, device=device)
+    span_ends = torch.div(positions, max_width, rounding_mode="floor") + positions % max_width  # [N * W]
+    lengths = torch.as_tensor(list(num_words), dtype=torch.long, device=device)
+    inside = span_ends[None, :] < lengths[:, None]  # [B, N * W]
+    hits = (probabilities >= threshold) & inside[:, :, None]
+    if best_label_only:
+        hits &= probabilities == probabilities.amax(dim=-1, keepdim=True)
+    rows, flat, labels = torch.nonzero(hits, as_tuple=True)  # sorted by row
     scores = probabilities[rows, flat, labels].float().cpu().tolist()
     rows, flat, labels = rows.cpu(), flat.cpu(), labels.cpu()
+    offsets = torch.as_tensor(list(word_offsets), dtype=torch.long)[rows]
     starts = torch.div(flat, max_width, rounding_mode="floor")
     ends = starts + flat % max_width
-    keep = (ends < torch.tensor(list(num_words), dtype=torch.long)[rows]).tolist()
-    offsets = torch.tensor(list(word_offsets), dtype=torch.long)[rows]
-    found: list[list[SpanCandidate]] = [[] for _ in num_words]
-    for row, start, end, label, score, kept in zip(
-        rows.tolist(), (starts + offsets).tolist(), (ends + offsets).tolist(), labels.tolist(), scores, keep
-    ):
-        if kept:
-            found[row].append(SpanCandidate(start, end, label, score))
+    every = list(map(SpanCandidate._make, zip((starts + offsets).tolist(), (ends + offsets).tolist(),
+                                              labels.tolist(), scores)))
+    found: list[list[SpanCandidate]] = []
+    first = 0
+    for count in torch.bincount(rows, minlength=batch).tolist():
+        found.append(every[first : first + count])
+        first += count
     return found
 
 
@@ -56,26 +76,72 @@ def merge_candidates(candidates: list[SpanCandidate]) -> list[SpanCandidate]:
     return list(best.values())
 
 
-def _conflicts(a: SpanCandidate, b: SpanCandidate, flat_ner: bool, multi_label: bool) -> bool:
-    if (a.start, a.end) == (b.start, b.end):
-        return not multi_label
-    overlap = a.start <= b.end and b.start <= a.end
-    if not overlap:
-        return False
-    if flat_ner:
-        return True
-    nested = (a.start <= b.start and b.end <= a.end) or (b.start <= a.start and a.end <= b.end)
-    return not nested
+_POSITION = itemgetter(0, 1, 2)
+_SCORE = itemgetter(3)
 
 
-def greedy_decode(candidates: list[SpanCandidate], flat_ner: bool = True, multi_label: bool = False) -> list[SpanCandidate]:
+def score_order(candidates: Sequence[SpanCandidate]) -> list[SpanCandidate]:
+    """Candidates by descending score, ties by ``(start, end, label)``: two stable sorts on C-level keys."""
+    ordered = sorted(candidates, key=_POSITION)
+    ordered.sort(key=_SCORE, reverse=True)  # reverse keeps the order of equal scores (stability)
+    return ordered
+
+
+def greedy_decode(
+    candidates: list[SpanCandidate], flat_ner: bool = True, multi_label: bool = False
+) -> list[SpanCandidate]:
     """Select spans by descending score, skipping those that conflict with a span already chosen.
 
     ``flat_ner=True``: chosen spans never overlap. ``flat_ner=False``: spans may nest (one inside another) but not
-    cross. ``multi_label=True``: the same span may be chosen with several labels. Returns spans sorted by position.
+    cross. ``multi_label=True``: the same span may be chosen with several labels. Ties in score are broken by
+    position, then label. Returns spans sorted by position.
+
+    A candidate whose span was already chosen (with another label) is kept exactly when ``multi_label`` is set:
+    it conflicts with nothing the chosen one did not. Any other candidate ``[s, e]`` is checked against the spans
+    chosen so far through per-word tables, touching only its own ``e - s + 1`` words:
+
+    - flat: ``occupied[p]`` marks words covered by a chosen span; the candidate must find all its words free;
+    - nested: a chosen ``[a, b]`` crosses ``[s, e]`` iff it ends inside (``s <= b < e``) having started before
+      (``a < s``), or starts inside (``s < a <= e``) and ends after (``b > e``); so the candidate needs
+      ``min_start[b] >= s`` for ``b`` in ``s..e-1`` and ``max_end[a] <= e`` for ``a`` in ``s+1..e``, where
+      ``min_start[p]`` is the smallest start of a chosen span ending at ``p`` and ``max_end[p]`` the largest end of
+      one starting at ``p``.
+
+    The tables have one entry per word up to the last ``end`` (word indices are non-negative, as in a text).
     """
+    if not candidates:
+        return []
+    ordered = score_order(candidates)
+    size = max(candidate.end for candidate in candidates) + 2
+    chosen_spans: set[tuple[int, int]] = set()
     chosen: list[SpanCandidate] = []
-    for candidate in sorted(candidates, key=lambda c: (-c.score, c.start, c.end, c.label)):
-        if not any(_conflicts(candidate, kept, flat_ner, multi_label) for kept in chosen):
+    if flat_ner:
+        occupied = bytearray(size)
+        for candidate in ordered:
+            start, end = candidate.start, candidate.end
+            if (start, end) in chosen_spans:
+                if multi_label:
+                    chosen.append(candidate)
+                continue
+            if occupied.find(1, start, end + 1) >= 0:
+                continue
+            occupied[start : end + 1] = b"\x01" * (end + 1 - start)
+            chosen_spans.add((start, end))
             chosen.append(candidate)
-    return sorted(chosen, key=lambda c: (c.start, c.end, c.label))
+    else:
+        min_start = [size] * size  # nothing ends at p: no chosen span starts before any s
+        max_end = [-1] * size  # nothing starts at p
+        for candidate in ordered:
+            start, end = candidate.start, candidate.end
+            if (start, end) in chosen_spans:
+                if multi_label:
+                    chosen.append(candidate)
+                continue
+            if start < end and (min(min_start[start:end]) < start or max(max_end[start + 1 : end + 1]) > end):
+                continue
+            min_start[end] = min(min_start[end], start)
+            max_end[start] = max(max_end[start], end)
+            chosen_spans.add((start, end))
+            chosen.append(candidate)
+    chosen.sort(key=_POSITION)
+    return chosen

@@ -1,4 +1,16 @@
-"""KoGNER's two losses (paper eqs. 2 and 6): span×label BCE and span-to-teacher MSE."""
+"""KoGNER's two losses (paper eqs. 2 and 6): span×label BCE and span-to-teacher MSE, both on a per-item scale.
+
+Both terms are means, so that the weights ``a`` (``lang_weight``) and ``b`` (``dist_weight``) of
+``a * lang_loss + b * dist_loss`` compare like with like whatever the batch looks like:
+
+* ``lang_loss`` is the mean binary cross-entropy over the span×label pairs that count (real spans, and labels the
+  example's source annotates: ``label_mask``). A sum would grow with sentence length × span width × number of
+  labels (thousands of pairs per window) and drown the distillation term.
+* ``dist_loss`` is the mean squared error over the KG-linked spans of the batch and the dimensions of the
+  distillation space (0 when the batch has no linked span).
+
+At initialisation both are of order 1 (BCE ≈ ln 2 ≈ 0.69; the MSE of two unit-scale random projections ≈ 1-2).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +21,7 @@ import torch.nn.functional as F
 def span_label_loss(
     logits: torch.Tensor, targets: torch.Tensor, pair_mask: torch.Tensor, alpha: float = -1.0, gamma: float = 0.0
 ) -> torch.Tensor:
-    """Binary cross-entropy summed over valid span×label pairs, averaged over the windows of the batch.
+    """Binary cross-entropy averaged over the valid span×label pairs of the batch.
 
     Args:
         logits: ``[B, S, C]`` span·label scores.
@@ -17,6 +29,9 @@ def span_label_loss(
         pair_mask: ``[B, S, C]`` bool, True for pairs that count (real spans, labels scored for that window).
         alpha: focal alpha weighting of positives; negative disables it.
         gamma: focal exponent; 0 gives plain BCE.
+
+    Returns:
+        The mean over the pairs where ``pair_mask`` is True; exactly 0 (still connected to the graph) when none is.
     """
     loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     if gamma > 0:
@@ -25,11 +40,13 @@ def span_label_loss(
         loss = loss * (1 - p_true) ** gamma
     if alpha >= 0:
         loss = loss * (alpha * targets + (1 - alpha) * (1 - targets))
-    return (loss * pair_mask).sum() / max(logits.shape[0], 1)
+    pair_mask = pair_mask.to(loss.dtype)
+    return (loss * pair_mask).sum() / pair_mask.sum().clamp(min=1.0)
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between projected span vectors and projected teacher vectors, ``[K, D]`` each.
+    """Mean squared error between projected span vectors and projected teacher vectors, ``[K, D]`` each: the mean
+    over the ``K`` linked spans of each span's mean over the ``D`` dimensions.
 
     With ``K = 0`` (no KG-linked span in the batch) the result is exactly 0 but stays connected to the graph, so
     distributed training sees every parameter used.

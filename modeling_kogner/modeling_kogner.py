@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_kogner import KoGNERConfig
 from .decoding_kogner import SpanCandidate, batch_candidates, greedy_decode, merge_candidates
+from .encoders_kogner import build_encoder, load_tokenizer, warn_if_emulated_half_precision
 from .losses_kogner import distillation_loss, span_label_loss
 from .processing_kogner import (
     WordBatchEncoder,
     check_threshold,
-    encode_labels,
     encoder_token_limit,
     normalize_labels,
     split_words,
 )
+from .text_kogner import encode_label_prompts, label_prompts, predict_by_sentence, resolve_label_descriptions
+from .linking_kogner import EntityIndex, add_links, check_linkable
 
 
 @dataclass
@@ -35,8 +37,8 @@ class KoGNEROutput(ModelOutput):
 
     Attributes:
         loss: ``lang_weight * lang_loss + dist_weight * dist_loss`` (when targets were given).
-        lang_loss: span×label binary cross-entropy.
-        dist_loss: distillation MSE; exactly 0 when the batch has no KG-linked span.
+        lang_loss: span×label binary cross-entropy, mean over the pairs that count (``span_mask`` × ``label_mask``).
+        dist_loss: distillation MSE, mean over the KG-linked spans; exactly 0 when the batch has none.
         logits: ``[B, N * max_width, C]`` span·label scores (before the sigmoid).
         span_mask: ``[B, N * max_width]`` True for spans that lie inside the text.
     """
@@ -104,15 +106,6 @@ class DistillationHead(nn.Module):
         return self.span_projection(spans), self.teacher_projection(teacher_vectors.to(spans.dtype))
 
 
-def build_encoder(config_dict: dict[str, Any]) -> PreTrainedModel:
-    """Build a randomly initialised encoder from a config dict, without its pooler (KoGNER never uses it)."""
-    values = {key: value for key, value in config_dict.items() if key != "model_type"}
-    encoder = AutoModel.from_config(AutoConfig.for_model(config_dict["model_type"], **values))
-    if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
-    return encoder
-
-
 class KoGNERPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading glue shared by KoGNER models."""
 
@@ -166,6 +159,7 @@ class KoGNERModel(KoGNERPreTrainedModel):
         self._tokenizer: Any = None
         self._word_encoder: WordBatchEncoder | None = None
         self._label_cache: dict[tuple[str, ...], torch.Tensor] = {}
+        self.entity_index: EntityIndex | None = None  # KG entities for link=True (saved with the weights)
         self.post_init()
 
     # ----------------------------------------------------------------------------------------------- construction
@@ -187,6 +181,20 @@ class KoGNERModel(KoGNERPreTrainedModel):
         model.tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or encoder_name_or_path)
         return model
 
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any) -> "KoGNERModel":
+        """``PreTrainedModel.from_pretrained``: ``dtype``/``torch_dtype`` (e.g. ``torch.bfloat16``) and ``device_map``
+        apply to the whole model, encoders included.
+
+        bfloat16/float16 on a CPU without native support for them still work (PyTorch emulates them) but run slower
+        than float32; a warning says so.
+        """
+        model = super().from_pretrained(*args, **kwargs)
+        warn_if_emulated_half_precision(model)
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        model.entity_index = EntityIndex.find(source, **kwargs)  # None when the model has no saved index
+        return model
+
     @property
     def tokenizer(self) -> Any:
         """The tokenizer saved with the model (loaded on first use from where the model came from)."""
@@ -194,14 +202,7 @@ class KoGNERModel(KoGNERPreTrainedModel):
             source = self.config._name_or_path or getattr(self, "name_or_path", "")
             if not source:
                 raise ValueError("this model has no tokenizer; set model.tokenizer = AutoTokenizer.from_pretrained(...)")
-            try:
-                # The model's config names this very code in auto_map, which AutoTokenizer would ask about again.
-                self._tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=True)
-            except (OSError, ValueError) as error:
-                raise ValueError(
-                    f"no tokenizer could be loaded from {source!r}: save the model with save_pretrained (which "
-                    "writes the tokenizer) or set model.tokenizer = AutoTokenizer.from_pretrained(...)"
-                ) from error
+            self._tokenizer = load_tokenizer(source, self.encoder.config)
         return self._tokenizer
 
     @tokenizer.setter
@@ -221,10 +222,19 @@ class KoGNERModel(KoGNERPreTrainedModel):
         return self._word_encoder
 
     def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> Any:
-        """Save weights, config, the remote code and (when known) the tokenizer, so the directory loads anywhere."""
+        """Save weights, config, the remote code (model and pipeline) and, when known, the tokenizer.
+
+        The tokenizer is saved as its standard class (``tokenizer_class`` in ``tokenizer_config.json``, no
+        ``auto_map``), so ``AutoTokenizer.from_pretrained(directory)`` needs no remote code. The relative import
+        below makes ``save_pretrained`` copy ``pipeline_kogner.py``, which ``config.custom_pipelines`` names.
+        """
+        from .pipeline_kogner import KoGNERPipeline  # noqa: F401  (copied next to the weights with this file)
+
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if self._tokenizer is not None or self.config._name_or_path:
             self.tokenizer.save_pretrained(save_directory)
+        if self.entity_index is not None and kwargs.get("is_main_process", True):
+            self.entity_index.save(save_directory)
         return result
 
     def train(self, mode: bool = True) -> "KoGNERModel":
@@ -271,7 +281,8 @@ class KoGNERModel(KoGNERPreTrainedModel):
             label_input_ids, label_attention_mask: ``[C, L]`` tokenized entity-type names, or instead
             label_embeddings: ``[C, h]`` precomputed label vectors (see ``label_vectors``).
             labels: ``[B, N * max_width, C]`` multi-hot gold targets; enables the losses.
-            label_mask: ``[B, C]`` bool, which types count for each window's loss (default: all).
+            label_mask: ``[B, C]`` bool, which types count for each window's loss (default: all): the types the
+                window's source annotates; other span×label pairs are left out of the mean BCE.
             distill_index: ``[K, 2]`` (window row, flat span index) of spans linked to KG entities.
             teacher_vectors: ``[K, teacher_dim]`` teacher vectors ``H`` of those entities.
         """
@@ -317,13 +328,23 @@ class KoGNERModel(KoGNERPreTrainedModel):
         return distillation_loss(student, teacher)
 
     # ------------------------------------------------------------------------------------------------- inference
-    def label_vectors(self, labels: Sequence[str]) -> torch.Tensor:
-        """Label vectors ``[C, h]`` for entity-type names, cached per label set while the model is in eval mode."""
-        key = tuple(labels)
+    def label_vectors(
+        self, labels: Sequence[str], label_descriptions: Mapping[str, str] | None = None
+    ) -> torch.Tensor:
+        """Label vectors ``[C, h]`` for entity-type names, cached per label set while the model is in eval mode.
+
+        A label with a description is encoded as the prompt ``"name: description"`` (see ``label_prompts``).
+        """
+        prompts = label_prompts(labels, label_descriptions)
+        key = tuple(prompts)
         cached = self._label_cache.get(key)
         if cached is not None and not self.training:
             return cached
-        encoded = encode_labels(self.tokenizer, labels, self.config.max_label_tokens)
+        label_encoder_config = (self.label_encoder or self.encoder).config
+        encoded = encode_label_prompts(
+            self.tokenizer, labels, prompts, self.config.max_label_tokens,
+            encoder_token_limit(self.tokenizer, label_encoder_config),
+        )
         vectors = self.encode_labels(
             encoded["label_input_ids"].to(self.device), encoded["label_attention_mask"].to(self.device)
         )
@@ -340,11 +361,13 @@ class KoGNERModel(KoGNERPreTrainedModel):
         flat_ner: bool = True,
         multi_label: bool = False,
         batch_size: int = 8,
+        label_descriptions: Mapping[str, str] | None = None,
     ) -> list[list[SpanCandidate]]:
         """Decoded spans ``(start, end, label index, score)`` (word indices, end inclusive) for pre-split texts.
 
         ``labels`` must already be normalized (see ``normalize_labels``). Texts longer than one window are cut into
-        overlapping windows whose candidates are merged before decoding.
+        overlapping windows whose candidates are merged before decoding. ``label_descriptions``: see
+        ``label_vectors``.
         """
         threshold = check_threshold(self.config.threshold if threshold is None else threshold)
         if batch_size < 1:
@@ -352,7 +375,7 @@ class KoGNERModel(KoGNERPreTrainedModel):
         was_training = self.training
         self.eval()
         try:
-            label_embeddings = self.label_vectors(labels)
+            label_embeddings = self.label_vectors(labels, label_descriptions)
             windows = self.word_encoder.windows(batch_words)
             windows.sort(key=lambda window: len(window.token_ids))  # less padding per batch
             candidates: list[list[SpanCandidate]] = [[] for _ in batch_words]
@@ -366,6 +389,7 @@ class KoGNERModel(KoGNERPreTrainedModel):
                     self.config.max_width,
                     threshold,
                     [window.word_offset for window in chunk],
+                    best_label_only=not multi_label,
                 )
                 for window, window_found in zip(chunk, found):
                     candidates[window.example_index].extend(window_found)
@@ -381,6 +405,9 @@ class KoGNERModel(KoGNERPreTrainedModel):
         flat_ner: bool = True,
         multi_label: bool = False,
         batch_size: int = 8,
+        split_sentences: bool = False,
+        label_descriptions: Mapping[str, str] | None = None,
+        link: bool = False,
     ) -> list[list[dict[str, Any]]]:
         """Find entities of the given types in each text.
 
@@ -388,15 +415,34 @@ class KoGNERModel(KoGNERPreTrainedModel):
         (``text[start:end] == entity["text"]``), sorted by position. Long texts are processed whole, in
         overlapping windows; empty or whitespace-only texts give ``[]``.
 
+        ``split_sentences=True`` predicts on each sentence separately (split by ``pysbd``, which must then be
+        installed) and maps the offsets back into the text; entities then never cross a sentence boundary.
+        ``labels`` may also be a mapping ``{name: description or None}``, or descriptions may come as
+        ``label_descriptions={name: description}``: a described label is encoded as ``"name: description"``
+        (GLiNER-style); entities still carry the bare name.
+
+        ``link=True`` adds ``kg_id``, ``kg_name`` and ``link_score`` to each entity: the KG entity of the model's
+        entity index nearest (cosine) to the span in the distillation space (see ``linking_kogner``).
+
         Raises:
-            ValueError: no labels, an empty or non-string label, or a threshold outside [0, 1].
+            ValueError: no labels, an empty or non-string label, a description for a label not asked for, or a
+                threshold outside [0, 1]; ``link=True`` on a model without an entity index.
+            ImportError: ``split_sentences=True`` without ``pysbd``.
         """
+        if link:
+            check_linkable(self)
         if isinstance(texts, str):
             raise ValueError("batch_predict_entities takes a list of texts; use predict_entities for one text")
         for position, text in enumerate(texts):
             if not isinstance(text, str):
                 raise ValueError(f"text #{position} must be a string, got {type(text).__name__}")
+        labels, label_descriptions = resolve_label_descriptions(labels, label_descriptions)
         labels = normalize_labels(labels)
+        if split_sentences:
+            return predict_by_sentence(
+                self.batch_predict_entities, texts, labels=labels, threshold=threshold, flat_ner=flat_ner,
+                multi_label=multi_label, batch_size=batch_size, label_descriptions=label_descriptions, link=link,
+            )
         words_per_text = [split_words(text) for text in texts]
         spans_per_text = self.predict_word_spans(
             [[word for word, _, _ in words] for words in words_per_text],
@@ -405,11 +451,16 @@ class KoGNERModel(KoGNERPreTrainedModel):
             flat_ner,
             multi_label,
             batch_size,
+            label_descriptions,
         )
-        return [
+        entities = [
             self._entities(text, words, spans, labels)
             for text, words, spans in zip(texts, words_per_text, spans_per_text)
         ]
+        if link:
+            add_links(self, [[word for word, _, _ in words] for words in words_per_text], spans_per_text, entities,
+                      batch_size)
+        return entities
 
     def predict_entities(
         self,
@@ -418,9 +469,15 @@ class KoGNERModel(KoGNERPreTrainedModel):
         threshold: float | None = None,
         flat_ner: bool = True,
         multi_label: bool = False,
+        split_sentences: bool = False,
+        label_descriptions: Mapping[str, str] | None = None,
+        link: bool = False,
     ) -> list[dict[str, Any]]:
         """Entities of the given types in one text; see [`batch_predict_entities`]. Empty text gives ``[]``."""
-        return self.batch_predict_entities([text], labels, threshold, flat_ner, multi_label, batch_size=1)[0]
+        return self.batch_predict_entities(
+            [text], labels, threshold, flat_ner, multi_label, batch_size=8 if split_sentences else 1,
+            split_sentences=split_sentences, label_descriptions=label_descriptions, link=link,
+        )[0]
 
     @staticmethod
     def _entities(

@@ -3,6 +3,11 @@
 Spans use one fixed layout everywhere: for a window of ``N`` words and maximum width ``W``, span ``(start, end)``
 (word indices, ``end`` inclusive) sits at flat index ``start * W + (end - start)``; spans running past the last word
 are masked out. Windows split long texts into overlapping pieces that fit the encoder, so nothing is truncated.
+
+Everything here is linear in the text: one tokenizer call per batch of texts, windows planned in one pass. Two inputs
+the tokenizer cannot take are made safe without moving any offset: a lone surrogate (``"\\ud800"``) is read as U+FFFD,
+and a single word with more sub-tokens than a window holds keeps only a window's worth (its first sub-token, which
+represents it, is unchanged).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any, Iterable, Sequence
 import torch
 
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
+SURROGATE_PATTERN = re.compile("[\ud800-\udfff]")
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:
@@ -47,9 +54,28 @@ def normalize_labels(labels: Sequence[str] | str) -> list[str]:
         label = label.strip()
         if not label:
             raise ValueError(f"label #{position} is empty; every entity type needs a name")
+        surrogate = SURROGATE_PATTERN.search(label)
+        if surrogate:
+            raise ValueError(
+                f"label #{position} {label!r} contains a lone surrogate (U+{ord(surrogate.group()):04X}) at character "
+                f"{surrogate.start()}, which is not valid Unicode text; decode your input with errors='replace'"
+            )
         if label not in unique:
             unique.append(label)
     return unique
+
+
+def encodable_words(words: Sequence[str]) -> Sequence[str]:
+    """Words as the tokenizer can take them: lone surrogates (``"\\ud800"``, which no UTF-8 tokenizer accepts)
+    become U+FFFD, one character for one, so word counts and character offsets stay those of the original text.
+
+    Valid Unicode (the usual case, checked once for the whole list) is returned as is.
+    """
+    try:
+        "".join(words).encode("utf-8")
+    except UnicodeEncodeError:
+        return [SURROGATE_PATTERN.sub(REPLACEMENT_CHARACTER, word) for word in words]
+    return words
 
 
 def check_threshold(threshold: float) -> float:
@@ -153,23 +179,48 @@ class WordBatchEncoder:
         if not non_empty:
             return windows
         encoding = self.tokenizer(
-            [list(batch_words[index]) for index in non_empty], is_split_into_words=True, add_special_tokens=False
+            [list(encodable_words(batch_words[index])) for index in non_empty],
+            is_split_into_words=True,
+            add_special_tokens=False,
         )
         for row, example_index in enumerate(non_empty):
-            ids = encoding["input_ids"][row]
-            word_ids = encoding.word_ids(row)
-            num_words = len(batch_words[example_index])
-            first_token = [-1] * num_words
-            token_counts = [0] * num_words
-            for position, word_id in enumerate(word_ids):
-                if word_id is None:
-                    continue
-                token_counts[word_id] += 1
-                if first_token[word_id] < 0:
-                    first_token[word_id] = position
+            ids, word_ids = encoding["input_ids"][row], encoding.word_ids(row)
+            first_token, token_counts = self._word_tokens(word_ids, len(batch_words[example_index]))
+            if max(token_counts) > self.max_content_tokens:
+                ids, first_token, token_counts = self._cap_word_tokens(ids, word_ids, len(token_counts))
             for start, end in plan_windows(token_counts, self.max_words, self.stride, self.max_content_tokens):
                 windows.append(self._window(example_index, ids, first_token, token_counts, start, end))
         return windows
+
+    @staticmethod
+    def _word_tokens(word_ids: Sequence[int | None], num_words: int) -> tuple[list[int], list[int]]:
+        """Position of each word's first sub-token (-1: none) and its number of sub-tokens."""
+        first_token = [-1] * num_words
+        token_counts = [0] * num_words
+        for position, word_id in enumerate(word_ids):
+            if word_id is None:
+                continue
+            token_counts[word_id] += 1
+            if first_token[word_id] < 0:
+                first_token[word_id] = position
+        return first_token, token_counts
+
+    def _cap_word_tokens(
+        self, ids: list[int], word_ids: Sequence[int | None], num_words: int
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Keep at most a window's worth of sub-tokens of each word (only its first one represents it), so that a
+        pathological word (a 1 MB run of letters, a long sequence) fills one window instead of failing the text."""
+        kept_ids: list[int] = []
+        kept_word_ids: list[int | None] = []
+        seen = [0] * num_words
+        for token, word_id in zip(ids, word_ids):
+            if word_id is not None:
+                if seen[word_id] >= self.max_content_tokens:
+                    continue
+                seen[word_id] += 1
+            kept_ids.append(token)
+            kept_word_ids.append(word_id)
+        return (kept_ids, *self._word_tokens(kept_word_ids, num_words))
 
     def _window(
         self, example_index: int, ids: list[int], first_token: list[int], counts: list[int], start: int, end: int

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,8 +217,6 @@ def test_app_imports_without_the_project_packages():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    import json
-
     presets = json.loads(result.stdout.strip().splitlines()[-1])
     assert presets == {**app.FALLBACK_BENCHMARK_LABELS, app.KG_PRESET: app.KG_ENTITY_TYPES}
 
@@ -245,3 +245,244 @@ def test_cli_binds_localhost_and_never_shares_by_default(monkeypatch):
     assert app.parse_args(["--share", "--host", "0.0.0.0"]).share is True
     with pytest.raises(SystemExit):
         app.parse_args(["--concurrency", "0"])
+
+
+# ------------------------------------------------------------------------------------------------ escaping, colours
+INJECTION = '<img src=x onerror="alert(1)"> **bold** [link](javascript:alert(1)) $$x$$'
+
+
+def test_user_strings_are_escaped_in_the_message_and_the_warning(monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(app.gr, "Warning", lambda message, *args, **kwargs: warnings.append(message))
+
+    class RejectingModel:
+        config = type("Config", (), {"threshold": 0.5})()
+
+        def predict_entities(self, text, labels, **options):
+            raise ValueError(f"label {labels[0]!r} has 40 tokens")
+
+    predict = app.make_predict(RejectingModel())
+    too_long = INJECTION + "x" * app.MAX_LABEL_CHARS
+    for labels in (too_long, INJECTION):  # rejected by the app, then by the model, both echoing the label
+        message = predict("Some text.", labels, 0.5, False, False)[3]
+        for shown in (message, warnings[-1]):  # Markdown, and the toast's HTML
+            assert "<img" not in shown and "&lt;img" in shown, shown
+        assert "**bold**" not in message and "[link](" not in message and "$$" not in message, message
+    assert app.escape_markdown("a*b_c <b>&") == r"a\*b\_c &lt;b&gt;&amp;"
+    assert app.escape_markdown("two\nlines") == "two lines"
+
+
+def test_the_served_message_is_escaped(served):
+    _, client = served
+    message = call(client, TEXT, INJECTION + "x" * app.MAX_LABEL_CHARS)[3]
+    assert message.startswith("⚠️") and "<img" not in message and "&lt;img" in message
+
+
+def test_label_colours_are_fixed_by_name_not_by_order_or_run():
+    labels = ["disease", "chemical", "adverse event", "Gene", "my own type"]
+    colours = {label: app.label_color(label) for label in labels}
+    assert all(colour in app.PALETTE for colour in colours.values())
+    assert colours == {label: app.label_color(label) for label in reversed(labels)}
+    assert app.label_color("Gene") == app.label_color("gene ") == app.KNOWN_LABEL_COLORS["gene"]
+    assert len(set(app.KNOWN_LABEL_COLORS.values())) == len(app.KNOWN_LABEL_COLORS)  # preset types never collide
+    assert app.color_map([("a", "disease | gene"), (" ", None), ("b", "my own type")]) == {
+        "disease | gene": colours["disease"], "my own type": colours["my own type"]}
+    assert app.color_map([{"token": "a", "class_or_confidence": "disease"}]) == {"disease": colours["disease"]}
+    # Another process with another string-hash seed gives the same colours.
+    script = f"import sys, json; sys.path.insert(0, {str(REPO_ROOT)!r}); import app; " \
+             f"print(json.dumps([app.label_color(label) for label in {labels!r}]))"
+    env = dict(os.environ, PYTHONHASHSEED="12345", GRADIO_ANALYTICS_ENABLED="False")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == json.dumps([colours[label] for label in labels])
+
+
+def test_examples_carry_their_own_entity_types():
+    label_sets = [tuple(app.parse_labels(labels)) for _, labels in app.EXAMPLES]
+    assert all(label_sets) and len(set(label_sets)) == len(app.EXAMPLES)
+
+
+# ------------------------------------------------------------------------------------------------- KG link columns
+class StubModel:
+    """A model double: fixed entities; ``entity_index`` and a ``link`` keyword only when built linkable."""
+
+    config = type("Config", (), {"threshold": 0.5})()
+
+    def __init__(self, linkable: bool) -> None:
+        self.entity_index = object() if linkable else None
+        self.calls: list[dict[str, Any]] = []
+
+    def predict_entities(self, text, labels, threshold=None, flat_ner=True, multi_label=False, link=False):
+        self.calls.append({"link": link})
+        entity = {"start": 0, "end": 7, "text": text[:7], "label": labels[0], "score": 0.91234}
+        if link:
+            entity.update(kg_id="CHEBI:15365", kg_name="aspirin", link_score=0.87654)
+        return [entity, {"start": 8, "end": 12, "text": text[8:12], "label": labels[0], "score": 0.5}]
+
+
+def test_linked_kg_entities_are_shown_when_the_model_links():
+    model = StubModel(linkable=True)
+    _, table, entities, _ = app.make_predict(model)("Aspirin pain", "chemical", 0.5, False, False)
+    assert model.calls == [{"link": True}]
+    assert table["headers"] == app.TABLE_HEADERS + app.LINK_HEADERS
+    assert table["data"][0][5:] == ["CHEBI:15365", "aspirin", 0.877]
+    assert table["data"][1][5:] == ["", "", None]  # an entity left unlinked
+    assert entities[0]["kg_id"] == "CHEBI:15365"
+
+
+def test_a_model_without_an_entity_index_is_never_asked_to_link(served):
+    model = StubModel(linkable=False)
+    _, table, _, message = app.make_predict(model)("Aspirin pain", "chemical", 0.5, False, False)
+    assert model.calls == [{"link": False}] and table["headers"] == app.TABLE_HEADERS and message.startswith("Found")
+    real_model, client = served  # the tiny KoGNER model has no index: plain columns, no error
+    assert not app.can_link(real_model)
+    assert call(client, TEXT, "chemical")[1]["headers"] == app.TABLE_HEADERS
+
+
+# --------------------------------------------------------------------------------------------------------- lanes
+class BlockingModel:
+    """Long texts block inside predict_entities until released; short ones answer at once."""
+
+    config = type("Config", (), {"threshold": 0.5})()
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.long_running = threading.Semaphore(0)
+
+    def predict_entities(self, text, labels, **options):
+        if len(text) > app.LONG_TEXT_CHARS:
+            self.long_running.release()
+            assert self.release.wait(timeout=120), "the test never released the long request"
+        return []
+
+
+def test_a_short_request_never_waits_behind_long_ones():
+    model = BlockingModel()
+    demo, url = launch_demo(model, max_text_chars=app.LONG_TEXT_CHARS * 2, concurrency_limit=1)
+    clients = [Client(url, verbose=False, analytics_enabled=False, download_files=False) for _ in range(3)]
+    try:
+        long_text = "word " * (app.LONG_TEXT_CHARS // 5 + 10)
+        jobs = [client.submit(long_text, "disease", 0.5, False, False, api_name="/predict") for client in clients[:2]]
+        assert model.long_running.acquire(timeout=120)  # the first long request holds the long lane
+        # The second long request waits for the lane, and the short one is answered all the same.
+        short = clients[2].submit("A short text.", "disease", 0.5, False, False, api_name="/predict")
+        assert short.result(timeout=60)[3].startswith("Found 0")  # (a generous bound, not a timing measurement)
+        assert not model.long_running.acquire(timeout=0.5)  # the long lane still admits one request only
+        model.release.set()
+        assert all(job.result(timeout=120)[3].startswith("Found 0") for job in jobs)
+    finally:
+        model.release.set()
+        for client in clients:
+            client.close()
+        demo.close()
+
+
+# --------------------------------------------------------------------------------------------------------- Space
+SPACE_RUN_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, runpy, sys
+
+    class BlockProject(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("modeling_kogner", "kogner", "data_scripts"):
+                raise ImportError(f"{name} is not installed in a Space")
+            return None
+
+    sys.meta_path.insert(0, BlockProject())
+    sys.argv = ["app.py"]
+    runpy.run_path("app.py", run_name="__main__")
+    """
+)
+
+
+def load_assemble() -> Any:
+    """``space/assemble.py``, loaded by path (it is a script, not a package module)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("space_assemble", REPO_ROOT / "space" / "assemble.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def wait_for_server(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the Space app exited with {process.returncode}: {process.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"the Space app did not answer on {url} within {timeout} s")
+
+
+def test_space_assembles_and_answers_through_gradio_client(served, tmp_path):
+    assemble = load_assemble()
+    space = tmp_path / "space"
+    assert assemble.main([str(space)]) == 0
+    assert sorted(path.name for path in space.iterdir()) == ["README.md", "app.py", "requirements.txt"]
+    assert (space / "app.py").read_bytes() == (REPO_ROOT / "app.py").read_bytes()
+    meta = assemble.front_matter((space / "README.md").read_text(encoding="utf-8"))
+    pins = assemble.pinned_requirements((space / "requirements.txt").read_text(encoding="utf-8"))
+    assert meta["app_file"] == "app.py" and meta["sdk_version"] == pins["gradio"] and "torch" in pins
+
+    model, _ = served
+    port = free_port()
+    env = dict(os.environ, KOGNER_MODEL=model.config._name_or_path, GRADIO_SERVER_NAME="127.0.0.1",
+               GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1", PYTHONPATH="")
+    process = subprocess.Popen([sys.executable, "-c", SPACE_RUN_SCRIPT], cwd=space, env=env, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for_server(url, process)
+        client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        try:
+            entities = client.predict(TEXT, "chemical, disease", 0.0, False, False, api_name="/predict")[2]
+        finally:
+            client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert spans(entities) == spans(model.predict_entities(TEXT, ["chemical", "disease"], threshold=0.0))
+
+
+def test_space_check_refuses_inconsistent_files(tmp_path):
+    assemble = load_assemble()
+    with pytest.raises(ValueError, match="line 2.*not pinned"):
+        assemble.pinned_requirements("torch==2.13.0\ngradio>=6\n")
+    with pytest.raises(ValueError, match="front-matter"):
+        assemble.front_matter("# no front matter\n")
+    assert assemble.check_space()["sdk"] == "gradio"
+
+
+def test_the_page_recolours_the_highlighted_text_after_each_prediction():
+    """The UI-only step after /predict: the browser sends the highlighted value, the colours come back."""
+    import asyncio
+
+    demo = app.build_demo(StubModel(linkable=False), analytics_enabled=False)
+    step = next(fn for fn in demo.fns.values() if fn.name == "recolor")
+    assert not step.queue and step.api_visibility == "private"
+    shown = [{"token": "Aspirin", "class_or_confidence": "chemical | drug"},
+             {"token": " helps", "class_or_confidence": None}]
+    output = asyncio.run(demo.process_api(block_fn=step, inputs=[shown], state=None))["data"][0]
+    assert output["color_map"] == {"chemical | drug": app.label_color("chemical")}
+
+
+def test_mixed_load_test_runs_short_requests_beside_requests_at_the_cap(served):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("load_test_app", REPO_ROOT / "benchmarks" / "load_test_app.py")
+    load_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load_test)
+    model, _ = served
+    cap = app.LONG_TEXT_CHARS + 500  # over the long-lane threshold
+    report = load_test.run_mixed_load_test(model, requests=4, clients=2, long_clients=1, alone=1, max_chars=cap)
+    assert report["errors"] == [] and report["wrong_answers"] == 0
+    assert report["short_under_load_s"]["count"] == 4 and report["at_cap_under_load_s"]["count"] >= 1
+    assert app.LONG_TEXT_CHARS < report["long_text_chars"] <= cap

@@ -141,3 +141,172 @@ def test_stats_cli_prints_counts_per_split_and_type(tmp_path: Path, capsys: pyte
     printed = capsys.readouterr().out
     assert "2 sentences      3 entities  (chemical 2, disease 1)" in printed
     assert f"bc4chemd: absent (put train.tsv/devel.tsv/test.tsv in {tmp_path / 'bc4chemd'})" in printed
+
+
+# --------------------------------------------------------------------------- threshold chosen on dev data only
+def scored_fixture() -> tuple[list[list[tuple]], list[list[tuple]]]:
+    """Gold spans and scored predictions of 4 sentences where 0.7 is the best cut: two true spans at 0.8/0.9,
+    two false ones at 0.6/0.4, one true span the model misses."""
+    gold = [[(0, 0, "gene")], [(1, 2, "gene")], [(0, 1, "gene")], []]
+    scored = [[(0, 0, "gene", 0.9)], [(1, 2, "gene", 0.8)], [(3, 3, "gene", 0.6)], [(0, 0, "gene", 0.4)]]
+    return gold, scored
+
+
+def test_threshold_choice_is_the_best_mean_dev_f1() -> None:
+    from kogner.evaluation.threshold import choose_threshold, spans_at
+
+    gold, scored = scored_fixture()
+    assert spans_at(scored, 0.65) == [[(0, 0, "gene")], [(1, 2, "gene")], [], []]
+    choice = choose_threshold({"a:validation": (gold, scored)}, grid=[0.3, 0.5, 0.7, 0.85, 0.95])
+    assert choice.threshold == 0.7 and choice.mean_f1 == pytest.approx(0.8)
+    assert choice.curve["0.3"]["a:validation"] == pytest.approx(4 / 7)
+    # a tie (0.5 and 0.3 both take every prediction on this set) goes to the threshold nearest 0.5
+    tie = choose_threshold({"b:validation": ([[(0, 0, "x")]], [[(0, 0, "x", 0.9)]])}, grid=[0.1, 0.5, 0.9])
+    assert tie.threshold == 0.5
+
+
+def test_threshold_selection_refuses_test_splits_and_predicts_dev_sentences_only() -> None:
+    from kogner.evaluation.threshold import TestSplitError, select_threshold
+
+    asked: list[list[str]] = []
+
+    def predict(batch_words, labels, threshold):
+        asked.extend(list(words) for words in batch_words)
+        return [[(0, 0, labels[0], 0.9)] for _ in batch_words]
+
+    dev = Dataset.from_list([{"tokens": ["dev", "words"], "ner": [{"start": 0, "end": 0, "label": "gene"}], "kge": []}],
+                            features=NER_FEATURES)
+    test = Dataset.from_list([{"tokens": ["test", "words"], "ner": [], "kge": []}], features=NER_FEATURES)
+    with pytest.raises(TestSplitError, match="bc2gm:test"):
+        select_threshold(predict, {"craft:validation": (dev, ["gene"]), "bc2gm:test": (test, ["gene"])})
+    assert asked == []  # refused before predicting anything
+    choice, _ = select_threshold(predict, {"craft:validation": (dev, ["gene"])})
+    assert asked == [["dev", "words"]] and choice.dev_sets == ["craft:validation"] and choice.mean_f1 == 1.0
+
+
+def test_filtering_low_threshold_predictions_equals_predicting_at_the_threshold(tiny_encoder_dir, tmp_path) -> None:
+    import json
+
+    from kogner.evaluation.threshold import model_scored_predict, spans_at, write_threshold
+    from modeling_kogner import KoGNERModel
+
+    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=16).eval()
+    sentences = [["BRCA1", "mutations", "cause", "breast", "cancer", "."], ["Aspirin", "helps", "."]]
+    predict = model_scored_predict(model, batch_size=2)
+    low = predict(sentences, ["gene", "disease"], 0.3)
+    for threshold in (0.45, 0.5, 0.55):
+        assert spans_at(low, threshold) == spans_at(predict(sentences, ["gene", "disease"], threshold), threshold)
+    model.save_pretrained(tmp_path / "model")
+    write_threshold(tmp_path / "model", 0.35)
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["threshold"] == 0.35
+    assert KoGNERModel.from_pretrained(tmp_path / "model").config.threshold == 0.35
+
+
+# --------------------------------------------------------------------------------- protocol scripts (smoke)
+def load_protocols():
+    """``benchmarks/protocols.py`` imported as its scripts import it (``benchmarks/`` on ``sys.path``)."""
+    import importlib
+    import sys
+
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("protocols")
+
+
+def protocol_fixture(tmp_path: Path, encoder: Path) -> dict[str, Path]:
+    """Tiny corpora (two added, four evaluated; JNLPBA without train), a tiny KG dataset and a tiny-model config."""
+    from datasets import DatasetDict
+
+    from toy_data import toy_examples
+
+    data = tmp_path / "corpora"
+    protein = "p53\tB-Protein\nbinds\tO\nMDM2\tB-Protein\n.\tO\n\nIL-2\tB-Protein\nrises\tO\n"
+    files = {
+        "bionlp09": protein,
+        "craft": "the\tO\nnucleus\tB-GO\nof\tO\nmouse\tB-Taxon\ncells\tB-CL\n",
+        "ncbi_disease": "gout\tB-Disease\nflares\tO\n\nsevere\tO\nasthma\tB-Disease\n",
+        "bc5cdr": "aspirin\tB-Chemical\ncaused\tO\ngout\tB-Disease\n",
+        "bc2gm": "BRCA1\tB-GENE\nmutations\tO\n",
+    }
+    for corpus, text in files.items():
+        for split in ("train", "devel", "test"):
+            write(data / corpus / f"{split}.tsv", text)
+    for split in ("devel", "test"):
+        write(data / "jnlpba" / f"{split}.tsv", "IL-2\tB-protein\ngene\tI-protein\nin\tO\nT\tB-cell_type\ncells\tI-cell_type\n")
+    rows = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples(12)]
+    kg = tmp_path / "kg-disjoint"
+    DatasetDict(train=Dataset.from_list(rows[:8]), validation=Dataset.from_list(rows[8:10]),
+                test=Dataset.from_list(rows[10:])).save_to_disk(str(kg))
+    config = write(tmp_path / "tiny.yaml", "\n".join([
+        f"encoder: {encoder}", "hidden_size: 32", "distillation_dim: 16", "dropout: 0.1", "max_steps: 2",
+        "per_device_train_batch_size: 4", "learning_rate: 0.005", "logging_steps: 1", "save_strategy: 'no'",
+        "report_to: none", "use_cpu: true", "disable_tqdm: true", "seed: 1", "label_implications: [gene=protein]", ""]))
+    return {"data": data, "kg": kg, "config": config}
+
+
+def protocol_argv(paths: dict[str, Path], tmp_path: Path, *extra: str) -> list[str]:
+    return ["--config", str(paths["config"]), "--data-dir", str(paths["data"]), "--kg-data", str(paths["kg"]),
+            "--teacher", "none", "--runs-dir", str(tmp_path / "runs"), "--eval-batch-size", "4",
+            "--grid", "0.3", "0.5", "0.7", *extra]
+
+
+@pytest.mark.slow
+def test_zero_shot_protocol_never_tunes_on_evaluated_corpora_and_resumes(tiny_encoder_dir, tmp_path, monkeypatch,
+                                                                         capsys) -> None:
+    import json
+
+    import kogner.evaluation.threshold as threshold_module
+
+    protocols = load_protocols()
+    paths = protocol_fixture(tmp_path, tiny_encoder_dir)
+    seen: list[str] = []
+    select = threshold_module.select_threshold
+
+    def recording_select(predict, dev_sets, grid):
+        seen.extend(dev_sets)
+        return select(predict, dev_sets, grid)
+
+    monkeypatch.setattr(threshold_module, "select_threshold", recording_select)
+    output = tmp_path / "zero_shot.json"
+    assert protocols.main("zero_shot", protocol_argv(paths, tmp_path, "--seeds", "1", "2", "--output", str(output))) == 0
+    assert f"corpus bc4chemd: folder {paths['data'] / 'bc4chemd'} is missing, skipped" in capsys.readouterr().out
+    # the threshold was chosen on dev splits of the training corpora (and the KG validation split) only
+    assert sorted(set(seen)) == ["bionlp09:validation", "craft:validation", "kg-disjoint:validation"]
+    results = json.loads(output.read_text())
+    for key in ("command", "commit", "machine", "date", "seeds", "threshold", "corpora", "label_implications"):
+        assert key in results, key
+    assert results["seeds"] == [1, 2] and set(results["threshold"]["per_seed"]) == {"1", "2"}
+    assert sorted(results["corpora"]) == ["bc2gm", "bc5cdr", "jnlpba", "ncbi_disease"]
+    assert set(results["corpora"]["jnlpba"]) >= {"f1", "f1_std", "precision", "recall", "per_label"}
+    assert "protein" in results["corpora"]["jnlpba"]["per_label"] and "kg-disjoint" in results["kg_test"]
+    assert results["label_implications"]["chosen"] == ["gene=protein"]  # the config's: one candidate, not selected
+    run = results["runs"]["1"]
+    assert run["training"]["train_data"] == ["bionlp09", "craft", str(paths["kg"])]
+    model_config = json.loads((Path(run["dir"]) / "model" / "config.json").read_text())
+    assert model_config["threshold"] == results["threshold"]["per_seed"]["1"]
+
+    # identical settings: nothing is trained or predicted again
+    monkeypatch.setattr("kogner.training.pipeline.run_training", lambda *a: pytest.fail("retrained"))
+    monkeypatch.setattr(threshold_module, "select_threshold", lambda *a: pytest.fail("re-tuned"))
+    assert protocols.main("zero_shot", protocol_argv(paths, tmp_path, "--seeds", "1", "2", "--output", str(output))) == 0
+    assert json.loads(output.read_text())["corpora"] == results["corpora"]
+
+
+@pytest.mark.slow
+def test_supervised_protocol_runs_the_peer_on_the_same_mix(tiny_encoder_dir, tmp_path) -> None:
+    import json
+
+    protocols = load_protocols()
+    paths = protocol_fixture(tmp_path, tiny_encoder_dir)
+    output = tmp_path / "supervised.json"
+    argv = protocol_argv(paths, tmp_path, "--seeds", "3", "--output", str(output), "--max-steps", "1",
+                         "--implication-candidates", "none", "gene=protein")
+    assert protocols.main("supervised", argv) == 0
+    results = json.loads(output.read_text())
+    assert sorted(results["corpora"]) == sorted(results["peer"]) == ["bc2gm", "bc5cdr", "ncbi_disease"]
+    assert results["runs"]["3"]["training"]["train_data"] == [
+        "bionlp09", "craft", "ncbi_disease", "bc5cdr", "bc2gm", str(paths["kg"])]
+    assert results["peer_runs"]["3"]["threshold"]["dev_sets"] == results["runs"]["3"]["threshold"]["dev_sets"]
+    choice = results["label_implications"]
+    assert set(choice["dev_mean_f1"]) == {"none", "gene=protein"} and choice["chosen"] in ([], ["gene=protein"])

@@ -59,33 +59,41 @@ def test_node_type_accuracy_beats_majority_class(built) -> None:
     assert gnn["test_accuracy"] > gnn["majority_class_test_accuracy"]
 
 
-def test_transr_trains_and_records_metrics(built) -> None:
+def test_transr_trains_and_records_metrics(built, tiny_graph) -> None:
     transr = built.summary["metrics"]["transr"]
     assert 0.0 < transr["mrr"] <= 1.0 and 0.0 <= transr["hits_at_10"] <= 1.0
-    assert transr["triples"]["train"] + transr["triples"]["validation"] + transr["triples"]["test"] == 59
+    splits = transr["triples"]
+    assert splits["train"] + splits["validation"] + splits["test"] == tiny_graph.num_edges == 59  # each in one split
     assert transr["final_loss"] < transr["first_epoch_loss"]
 
 
-def test_teacher_json_documents_build(built) -> None:
+def test_teacher_json_documents_build(built, tiny_graph) -> None:
     summary = json.loads((built.out_dir / "teacher.json").read_text())
-    assert summary["kg"]["fingerprint"] == built.summary["kg"]["fingerprint"]
+    assert summary["kg"]["fingerprint"] == tiny_graph.fingerprint()  # the graph it was built from
+    assert summary["entities"] == tiny_graph.num_nodes and summary["edges"] == tiny_graph.num_edges
+    stage_keys = {s: json.loads((built.out_dir / "stages" / s / "record.json").read_text())["key"] for s in STAGES}
+    assert summary["stage_keys"] == stage_keys  # names the cached stages it used
     assert set(summary["library_versions"]) >= {"torch", "torch-geometric", "pykeen"}
     assert set(summary["stage_timings"]) >= {"text", "spatial", "logical", "assemble"}
     assert summary["scaling"]["blocks"]["Z"]["dim"] == 32
 
 
-def test_save_load_gives_identical_tensors(built) -> None:
+def test_teacher_is_the_scaled_stages_aligned_with_the_graph(built, tiny_graph) -> None:
+    """H is scale_blocks over the three cached stage outputs, and row i of H is node i of the graph."""
     from safetensors.torch import load_file
 
     teacher = Teacher.load(built.out_dir)
-    stored = load_file(built.out_dir / "teacher.safetensors")
-    assert torch.equal(teacher.vectors, stored["H"])
-    for stage, name in zip(STAGES, ("Z", "Z_prime", "Z_double_prime")):
-        stage_vectors = load_file(built.out_dir / "stages" / stage / "vectors.safetensors")["vectors"]
-        assert torch.equal(stage_vectors, stored[name])
+    stages = {name: load_file(built.out_dir / "stages" / stage / "vectors.safetensors")["vectors"]
+              for stage, name in zip(STAGES, ("Z", "Z_prime", "Z_double_prime"))}
+    expected, _ = scale_blocks(stages)
+    assert torch.allclose(teacher.vectors, expected, atol=1e-6)
+    for name, vectors in stages.items():
+        assert torch.equal(teacher.parts[name], vectors)
+    assert teacher.kg_ids == tiny_graph.node_ids and teacher.types == tiny_graph.types
+    assert teacher.names == tiny_graph.names
     row = teacher.row_of("DIS:3")
-    assert teacher.kg_ids[row] == "DIS:3" and teacher.types[row] == "disease"
-    assert teacher.names[row] == "cystic fibrosis disease"
+    assert teacher.kg_ids[row] == "DIS:3" and teacher.names[row] == "cystic fibrosis disease"
+    assert torch.equal(teacher.vector("DIS:3"), teacher.vectors[row])
     with pytest.raises(KeyError, match="NOPE"):
         teacher.row_of("NOPE")
 
@@ -93,10 +101,11 @@ def test_save_load_gives_identical_tensors(built) -> None:
 def test_second_run_recomputes_nothing(built, tiny_graph, settings) -> None:
     records = {s: built.out_dir / "stages" / s / "record.json" for s in STAGES}
     before = {s: (p.stat().st_mtime_ns, p.read_text()) for s, p in records.items()}
+    vectors_before = Teacher.load(built.out_dir).vectors
     again = build_teacher(tiny_graph, built.out_dir, settings, progress=False)
     assert again.stage_status == {stage: "cached" for stage in STAGES}
     assert {s: (p.stat().st_mtime_ns, p.read_text()) for s, p in records.items()} == before
-    assert torch.equal(Teacher.load(built.out_dir).vectors, Teacher.load(built.out_dir).vectors)
+    assert torch.equal(Teacher.load(built.out_dir).vectors, vectors_before)
 
 
 def test_changed_setting_recomputes_only_affected_stages(built, tiny_graph, settings, tmp_path) -> None:
@@ -106,6 +115,9 @@ def test_changed_setting_recomputes_only_affected_stages(built, tiny_graph, sett
     shutil.copytree(built.out_dir, out)
     result = build_teacher(tiny_graph, out, replace(settings, transr_epochs=3), progress=False)
     assert result.stage_status == {"text": "cached", "spatial": "cached", "logical": "computed"}
+    old, new = Teacher.load(built.out_dir), Teacher.load(out)
+    assert torch.equal(new.parts["Z"], old.parts["Z"]) and torch.equal(new.parts["Z_prime"], old.parts["Z_prime"])
+    assert not torch.equal(new.parts["Z_double_prime"], old.parts["Z_double_prime"])  # really recomputed
 
 
 def test_interrupted_run_resumes_after_last_finished_stage(built, tiny_graph, settings, tmp_path) -> None:

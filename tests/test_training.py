@@ -1,4 +1,5 @@
-"""train.py / KoGNERTrainer: learning, scoring against seqeval, resume, multi-process, model card, bad input."""
+"""train.py / KoGNERTrainer: learning, scoring against seqeval, bit-identical resume, best-model selection with
+Trainer's metric names (paper.yaml, early stopping), multi-process, model card, bad input."""
 
 from __future__ import annotations
 
@@ -6,16 +7,23 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from datasets import Dataset, DatasetDict
 from safetensors.torch import load_file, save_file
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from toy_data import toy_examples, toy_kg_ids
 
 from kogner.training import cli as train
+from kogner.training.arguments import KoGNERTrainingArguments
+from kogner.training.collator import KoGNERDataCollator
+from kogner.training.trainer import KoGNERTrainer
+from modeling_kogner import KoGNERModel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,26 +115,139 @@ def test_evaluation_matches_seqeval_on_flat_data(trained_run, toy_data_dir):
     assert ours["recall"] == pytest.approx(recall_score(gold_iob, predicted_iob))
 
 
-def test_resume_from_checkpoint_gives_the_same_weights(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, tmp_path):
-    common = ["--save_strategy", "steps", "--save_steps", "20", "--max_steps", "40"]
-    straight = tmp_path / "straight"
-    train.main(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, straight, *common))
-    resumed = tmp_path / "resumed"
-    train.main(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, resumed, *common))
-    # Interrupt "resumed": drop everything after the first checkpoint, then resume from it.
-    for leftover in [resumed / "model.safetensors", resumed / "checkpoint-40"]:
-        if leftover.is_dir():
-            import shutil
+# ------------------------------------------------------------------------------------- trainer-level: tiny model
+NEGATIVE_POOL = ["drug", "disease", "gene", "cell line", "species", "protein", "chemical"]
 
-            shutil.rmtree(leftover)
-        elif leftover.exists():
-            leftover.unlink()
-    train.main(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, resumed, *common,
-                        "--resume_from_checkpoint", str(resumed / "checkpoint-20")))
-    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
+
+class Interrupted(Exception):
+    """Raised by ``InterruptAfterSave``: stands for a kill right after a checkpoint was written."""
+
+
+class InterruptAfterSave(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Interrupted(f"interrupted after saving step {self.step}")
+
+
+@dataclass
+class RecordingCollator(KoGNERDataCollator):
+    """The real collator, recording each batch it collates: its sentences (data order) and label prompts (the
+    sampled negatives)."""
+
+    calls: list = field(default_factory=list)
+
+    def __call__(self, examples):
+        batch = super().__call__(examples)
+        self.calls.append(([" ".join(example["tokens"]) for example in examples], batch["label_input_ids"].tolist()))
+        return batch
+
+
+def tiny_trainer(encoder: Path, output: Path, callbacks=(), threshold: float = 0.5, **overrides) -> KoGNERTrainer:
+    """KoGNERTrainer on a tiny model and the toy data: dropout on, negatives sampled, cosine schedule."""
+    set_seed(0)
+    model = KoGNERModel.from_encoder(str(encoder), hidden_size=16, max_width=4, dropout=0.3, threshold=threshold)
+    collator = RecordingCollator.from_model(model, negative_label_pool=NEGATIVE_POOL, num_negative_labels=2, seed=5)
+    settings = dict(output_dir=str(output), max_steps=7, per_device_train_batch_size=8, learning_rate=0.01,
+                    lr_scheduler_type="cosine", warmup_steps=2, save_strategy="steps", save_steps=3, seed=11,
+                    logging_steps=100, report_to="none", disable_tqdm=True, use_cpu=True, dataloader_pin_memory=False)
+    rows = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples()]
+    return KoGNERTrainer(model=model, args=KoGNERTrainingArguments(**(settings | overrides)),
+                         train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows[:10]),
+                         data_collator=collator, callbacks=list(callbacks))
+
+
+def test_resume_after_interruption_is_bit_identical(tiny_encoder_dir, tmp_path):
+    """7 steps straight vs. killed after the checkpoint at step 3 and resumed by a fresh process (new model,
+    collator and trainer): same weights, same batches in the same order, same negatives; the 30 toy sentences
+    make 4 batches per epoch, so the resume skips into epoch 0 and then crosses into epoch 1."""
+    straight = tiny_trainer(tiny_encoder_dir, tmp_path / "straight")
+    straight.train()
+
+    interrupted = tiny_trainer(tiny_encoder_dir, tmp_path / "resumed", callbacks=[InterruptAfterSave(3)])
+    with pytest.raises(Interrupted):
+        interrupted.train()
+    checkpoint = tmp_path / "resumed" / "checkpoint-3"
+    assert (checkpoint / "collator_rng_state.json").is_file()
+    resumed = tiny_trainer(tiny_encoder_dir, tmp_path / "resumed")
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+
+    assert resumed.state.global_step == straight.state.global_step == 7
+    batches = straight.data_collator.calls
+    assert interrupted.data_collator.calls[:3] == batches[:3]
+    assert resumed.data_collator.calls[:4] == batches[3:7]  # data order and sampled negatives after the resume
+    assert len({str(prompts) for _, prompts in batches[:7]}) > 1  # the sampled negatives do vary
+    first, second = straight.model.state_dict(), resumed.model.state_dict()
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+    trained_at_3 = load_file(checkpoint / "model.safetensors")
+    assert not all(torch.equal(trained_at_3[name], first[name]) for name in trained_at_3)
+
+
+def test_early_stopping_sees_trainer_metric_names(tiny_encoder_dir, tmp_path):
+    """EarlyStoppingCallback reads eval_f1 from Trainer's on_evaluate: with F1 stuck at 0 (threshold 1.0 predicts
+    nothing), patience 1 stops the run at the second evaluation and the first checkpoint is the best."""
+    trainer = tiny_trainer(tiny_encoder_dir, tmp_path / "run", callbacks=[EarlyStoppingCallback(1)], threshold=1.0,
+                           eval_strategy="steps", eval_steps=1, save_steps=1, load_best_model_at_end=True,
+                           metric_for_best_model="f1")
+    trainer.train()
+    evaluations = [entry for entry in trainer.state.log_history if "eval_f1" in entry]
+    assert [entry["step"] for entry in evaluations] == [1, 2]
+    assert trainer.state.global_step == 2
+    assert trainer.state.best_model_checkpoint == str(tmp_path / "run" / "checkpoint-1")
+    best, last = (load_file(tmp_path / "run" / f"checkpoint-{step}" / "model.safetensors") for step in (1, 2))
+    weights = trainer.model.state_dict()
+    assert all(torch.equal(weights[name], best[name]) for name in best)  # load_best_model_at_end did load it
+    assert not all(torch.equal(weights[name], last[name]) for name in last)
+
+
+def test_paper_config_evaluates_and_loads_the_best_checkpoint(tiny_encoder_dir, toy_data_dir, toy_teacher_dir,
+                                                               tmp_path):
+    """configs/paper.yaml's evaluation and best-model settings, as the YAML gives them, run to the end on a tiny
+    model; only sizes, paths and step counts are scaled down (two evaluations). Threshold 1.0 predicts nothing,
+    so F1 ties at 0 and the first checkpoint stays the best: the saved model must be it, not the last one."""
+    config_path = REPO_ROOT / "configs" / "paper.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    assert config["eval_strategy"] == config["save_strategy"] == "steps" and config["load_best_model_at_end"]
+    output = tmp_path / "model"
+    train.main([
+        f"--config={config_path}", "--encoder", str(tiny_encoder_dir), "--teacher", str(toy_teacher_dir),
+        "--train_data", str(toy_data_dir), "--eval_data", f"{toy_data_dir}:validation",
+        "--test_data", f"{toy_data_dir}:test", "--output_dir", str(output), "--hidden_size", "32",
+        "--distillation_dim", "16", "--threshold", "1.0", "--max_steps", "4", "--eval_steps", "2",
+        "--save_steps", "2", "--logging_steps", "2", "--bf16", "false", "--use_cpu", "true",
+        "--disable_tqdm", "true",
+    ])
+    metric = f"eval_{config['metric_for_best_model']}"
+    history = json.loads((output / "training_log.json").read_text())["log_history"]
+    evaluations = [entry for entry in history if metric in entry]
+    assert [entry["step"] for entry in evaluations] == [2, 4]
+    state = json.loads((output / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and state["best_global_step"] == 2
+    assert state["best_model_checkpoint"] == str(output / "checkpoint-2")
+    assert state["best_metric"] == evaluations[0][metric]
+    final = load_file(output / "model.safetensors")
+    best, last = (load_file(output / f"checkpoint-{step}" / "model.safetensors") for step in (2, 4))
+    assert all(torch.equal(final[name], best[name]) for name in best)
+    assert not all(torch.equal(final[name], last[name]) for name in last)
+    assert json.loads((output / "eval_results.json").read_text()).keys() == {f"{toy_data_dir.name}:test"}
+
+
+def test_best_metric_the_evaluation_does_not_report_fails_before_training():
+    from types import SimpleNamespace
+
+    from kogner.training.pipeline import check_best_metric
+
+    one = {"ncbi_disease:validation": (None, ["disease"])}
+    two = one | {"bc5cdr:validation": (None, ["chemical", "disease"])}
+    for sets, metric in ((one, "f1"), (one, "eval_disease_f1"), (two, "bc5cdr:validation_f1")):
+        check_best_metric(SimpleNamespace(metric_for_best_model=metric), sets)
+    for sets, metric in ((one, "loss"), (two, "f1"), (one, "ncbi_disease:validation_f1")):
+        with pytest.raises(ValueError, match=f"--metric_for_best_model {metric}: .*reports"):
+            check_best_metric(SimpleNamespace(metric_for_best_model=metric), sets)
 
 
 def test_two_processes_with_accelerate(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, tmp_path):
@@ -166,26 +287,6 @@ def test_teacher_size_mismatch_is_rejected_before_training(trained_run, toy_data
         train.main(args)
 
 
-def test_unknown_config_key_is_named(tmp_path, capsys):
-    config = tmp_path / "bad.yaml"
-    config.write_text("max_steps: 3\nnot_an_option: 1\n")
-    with pytest.raises(SystemExit):
-        train.parse_arguments(["--config", str(config)])
-    assert "not_an_option" in capsys.readouterr().err
-
-
-def test_config_file_and_command_line_merge(tmp_path):
-    config = tmp_path / "ok.yaml"
-    config.write_text("max_steps: 3\ntrain_data: [a, b]\ndist_weight: 0.5\n")
-    model_args, data_args, training_args = train.parse_arguments(
-        ["--config", str(config), "--max_steps", "5", "--output_dir", str(tmp_path)]
-    )
-    assert training_args.max_steps == 5 and data_args.train_data == ["a", "b"] and model_args.dist_weight == 0.5
-    # the `=` form of --config is the same option; a YAML value not overridden keeps the file's value
-    _, data_args, training_args = train.parse_arguments([f"--config={config}", "--output_dir", str(tmp_path)])
-    assert training_args.max_steps == 3 and data_args.train_data == ["a", "b"]
-
-
 def test_benchmarks_keyword_expands_to_the_corpora_present(toy_data_dir, tmp_path):
     from kogner.corpora.mix import resolve_eval_sets
 
@@ -220,3 +321,15 @@ def test_label_implications_make_extra_positives(tiny_encoder_dir):
     assert targets.sum() == 3
     with pytest.raises(ValueError, match="TYPE=IMPLIED"):
         parse_label_implications(["phenotype"])
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--max_train_samples", "-1"], "--max_train_samples"),
+    (["--max_eval_samples", "0"], "--max_eval_samples"),
+    (["--encoder", "./no/such/encoder"], "--encoder"),
+    (["--model_name_or_path", "/no/such/model"], "--model_name_or_path"),
+    (["--threshold", "1.5"], "--threshold"),
+])
+def test_bad_training_options_name_the_option(argv, option, tmp_path):
+    with pytest.raises((ValueError, FileNotFoundError), match=option):
+        train.parse_arguments([*argv, "--output_dir", str(tmp_path)])

@@ -29,6 +29,10 @@ class IOBFormatError(ValueError):
     """An IOB file line that cannot be read; the message names file:line and the reason."""
 
 
+class EmptySplitError(ValueError):
+    """An IOB file (a corpus split) that holds no sentence."""
+
+
 @dataclass
 class IOBSentence:
     tokens: list[str]
@@ -92,7 +96,10 @@ def iob_to_spans(tags: list[str]) -> list[tuple[int, int, str]]:
 
 
 def read_iob_file(path: str | os.PathLike[str], label_of: Callable[[str], str] = lambda tag: tag) -> Dataset:
-    """An IOB file as a `Dataset` in the KoGNER schema (``kge`` empty); ``label_of`` maps a tag type to its label."""
+    """An IOB file as a `Dataset` in the KoGNER schema (``kge`` empty); ``label_of`` maps a tag type to its label.
+
+    Raises `EmptySplitError` for a file without any sentence.
+    """
     records = []
     for sentence in read_iob_sentences(path):
         ner = [
@@ -100,6 +107,8 @@ def read_iob_file(path: str | os.PathLike[str], label_of: Callable[[str], str] =
             for start, end, tag_type in iob_to_spans(sentence.tags)
         ]
         records.append({"tokens": sentence.tokens, "ner": ner, "kge": []})
+    if not records:
+        raise EmptySplitError(f"{path} holds no sentence (expected token<TAB>tag lines)")
     return Dataset.from_list(records, features=NER_FEATURES)
 
 

@@ -1,12 +1,17 @@
-"""Resolve the datasets named on the command line (benchmarks, generated KG data, Hub ids) in the one schema.
+"""Resolve the datasets named on the command line (corpora, generated KG data, Hub ids) in the one schema.
 
-A source is ``NAME[:SPLIT]`` where NAME is a benchmark corpus (``ncbi_disease``, ``bc5cdr``, ``bc2gm``,
-``jnlpba``, ``bc4chemd``), a directory written by ``make_bmg_dataset.py`` (``DatasetDict.save_to_disk``), or a
-Hub dataset id in the schema.
+A source is ``NAME[:SPLIT]`` where NAME is a registered corpus (``ncbi_disease``, ``bc5cdr``, ``craft``, ... see
+`kogner.corpora.registry`), a directory written by ``make_bmg_dataset.py`` (``DatasetDict.save_to_disk``), or a
+Hub dataset id in the schema. A registered corpus whose folder is missing is skipped with one warning line.
+
+Training mixes carry each example's source (`SOURCE_FEATURES`): ``corpus`` and ``annotated_labels``, the types
+that source annotates. For a corpus these are its registered prompts; for a saved or Hub dataset, every type
+found in any of its splits (a generated KG dataset: the KG's entity types).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,8 +19,12 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 
 from kogner.schema import NER_FEATURES, SCHEMA_DESCRIPTION, dataset_labels, validate_dataset
 
-from .registry import BENCHMARK_LABELS, available_benchmarks, load_benchmark
+from .gliner_format import is_gliner_file, load_gliner
+from .registry import (
+    CORPUS_LABELS, SOURCE_FEATURES, available_benchmarks, load_benchmark, resolve_data_dir, with_source,
+)
 
+logger = logging.getLogger(__name__)
 BENCHMARKS_KEYWORD = "benchmarks"
 
 
@@ -26,6 +35,8 @@ def split_source(source: str, default_split: str) -> tuple[str, str]:
 
 
 def _saved_dataset(path: Path, split: str) -> Dataset:
+    if is_gliner_file(path):  # GLiNER's JSON (tokenized_text + ner), one split per file: taken as is
+        return load_gliner(path)
     loaded = load_from_disk(str(path))
     if isinstance(loaded, DatasetDict):
         if split not in loaded:
@@ -37,11 +48,48 @@ def _saved_dataset(path: Path, split: str) -> Dataset:
 def load_source(source: str, default_split: str, data_dir: str | None = None) -> tuple[Dataset, list[str]]:
     """Load one source as a schema dataset, with the labels to prompt for when evaluating on it."""
     name, split = split_source(source, default_split)
-    if name in BENCHMARK_LABELS:
-        return load_benchmark(name, split, data_dir=data_dir), list(BENCHMARK_LABELS[name])
+    if name in CORPUS_LABELS:
+        return load_benchmark(name, split, data_dir=data_dir), list(CORPUS_LABELS[name])
     path = Path(name)
     dataset = _saved_dataset(path, split) if path.exists() else load_benchmark(name, split, data_dir=data_dir)
     return conform(dataset, source), dataset_labels(dataset)
+
+
+def missing_corpus(source: str, data_dir: str | None = None) -> bool:
+    """True (after one warning line naming it) when ``source`` is a registered corpus whose folder is missing."""
+    name, _ = split_source(source, "train")
+    folder = resolve_data_dir(data_dir) / name
+    if name in CORPUS_LABELS and not Path(name).exists() and not folder.is_dir():
+        logger.warning("corpus %s: folder %s is missing, skipped", name, folder)
+        return True
+    return False
+
+
+def source_annotations(source: str, loaded: Dataset) -> tuple[str, list[str]]:
+    """``(corpus name, annotated labels)`` of a source: a corpus' registered prompts, else every type in any split
+    of a saved dataset (a generated KG dataset: its entity types), else the types in ``loaded``."""
+    name, _ = split_source(source, "train")
+    if name in CORPUS_LABELS:
+        return name, list(CORPUS_LABELS[name])
+    path = Path(name)
+    if path.is_dir() and (path / "dataset_dict.json").is_file():
+        splits = load_from_disk(str(path))
+        return path.name, sorted({label for part in splits.values() for label in dataset_labels(part)})
+    return (path.name if path.exists() else name), dataset_labels(loaded)
+
+
+def load_source_with_annotations(source: str, default_split: str, data_dir: str | None = None) -> Dataset:
+    """One source with its ``corpus`` and ``annotated_labels`` columns (`SOURCE_FEATURES`); a dataset that already
+    has them (a saved mix) keeps its own."""
+    name, split = split_source(source, default_split)
+    path = Path(name)
+    if name not in CORPUS_LABELS and path.exists():
+        raw = _saved_dataset(path, split)
+        if {"corpus", "annotated_labels"} <= set(raw.column_names):
+            conform(raw, source)  # checks the schema columns
+            return raw.select_columns(list(SOURCE_FEATURES)).cast(SOURCE_FEATURES)
+    dataset = conform(load_source(source, default_split, data_dir)[0], source)
+    return with_source(dataset, *source_annotations(source, dataset))
 
 
 def conform(dataset: Dataset, source: str) -> Dataset:
@@ -63,10 +111,15 @@ def conform(dataset: Dataset, source: str) -> Dataset:
 
 
 def load_training_mix(sources: Sequence[str], data_dir: str | None = None, seed: int = 0) -> Dataset:
-    """Concatenate the train splits of several sources and shuffle them with ``seed``."""
+    """Concatenate the train splits of several sources, with their ``corpus`` and ``annotated_labels`` columns,
+    and shuffle them with ``seed``. Registered corpora whose folder is missing are skipped (one line each)."""
     if not sources:
         raise ValueError("no training data: pass --train_data with at least one source")
-    parts = [conform(load_source(source, "train", data_dir)[0], source) for source in sources]
+    parts = [load_source_with_annotations(source, "train", data_dir)
+             for source in sources if not missing_corpus(source, data_dir)]
+    if not parts:
+        raise ValueError(f"no training data: every source of --train_data ({', '.join(sources)}) is missing; "
+                         f"corpora are read from {resolve_data_dir(data_dir)} (--data_dir or KOGNER_DATA_DIR)")
     return concatenate_datasets(parts).shuffle(seed=seed)
 
 
@@ -75,8 +128,9 @@ def resolve_eval_sets(
 ) -> dict[str, tuple[Dataset, list[str]]]:
     """Evaluation sets by display name.
 
-    ``None``, or the word ``benchmarks`` among the sources, stands for every benchmark corpus present in
-    ``data_dir`` that has ``default_split``.
+    ``None``, or the word ``benchmarks`` among the sources, stands for every evaluation corpus
+    (`kogner.corpora.registry.EVALUATION_CORPORA`) present in ``data_dir`` that has ``default_split``. A named
+    registered corpus whose folder is missing is skipped with one warning line.
     """
     present = [name for name, splits in available_benchmarks(data_dir).items() if default_split in splits]
     expanded: list[str] = []
@@ -84,6 +138,8 @@ def resolve_eval_sets(
         expanded.extend(present if source == BENCHMARKS_KEYWORD else [source])
     eval_sets: dict[str, tuple[Dataset, list[str]]] = {}
     for source in expanded:
+        if missing_corpus(source, data_dir):
+            continue
         name, split = split_source(source, default_split)
         dataset, labels = load_source(source, default_split, data_dir)
         eval_sets[f"{Path(name).name}:{split}"] = (dataset, labels)

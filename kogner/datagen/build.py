@@ -8,22 +8,28 @@ train/validation/test by seed, and write to ``out``:
 * ``progress.jsonl`` + ``progress_meta.json``: every finished row is appended at once, so an
   interrupted run started again with the same arguments resumes where it stopped (rows that failed
   with a generator error are tried again).
+
+The dataset, ``jsonl/``, the card and the drop counts are written to a temporary folder and published
+together, ``dataset_dict.json`` last (see :func:`save_outputs`): an interrupted save is never loaded as a
+complete dataset. Credentials of an LLM endpoint never reach these files (see ``LLMSettings.public``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
+from kogner.atomic import atomic_write_json, partial_path, publish_folder
+from kogner.checks import check_fraction, check_positive
 from kogner.kg import load_kg
 from kogner.schema import NER_FEATURES, validate_dataset
 
@@ -32,10 +38,12 @@ from .card import dataset_card
 from .llm import LLMSettings
 from .rows import RelationRow, sample_relation_rows
 from .sanity import sanity_check
+from .splits import SPLIT_STRATEGIES, entity_disjoint_assignment, random_assignment
 
 logger = logging.getLogger(__name__)
 PROGRESS_FILE = "progress.jsonl"
 META_FILE = "progress_meta.json"
+DATASET_MARKER = "dataset_dict.json"  # written last: its presence means the dataset in ``out`` is complete
 DEFAULT_PER_RELATION = 800
 
 
@@ -88,7 +96,7 @@ def check_resume(out: Path, meta: dict[str, Any], restart: bool) -> None:
                 "pass --restart to discard it, or choose another --out"
             )
     out.mkdir(parents=True, exist_ok=True)
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    atomic_write_json(meta_path, meta, sort_keys=True)
 
 
 def generate(rows: list[RelationRow], generator: Any, progress_path: Path) -> dict[str, dict[str, Any]]:
@@ -111,17 +119,26 @@ def generate(rows: list[RelationRow], generator: Any, progress_path: Path) -> di
     return done
 
 
-def split_records(records: list[dict[str, Any]], validation: float, test: float, seed: int) -> DatasetDict:
-    order = np.random.default_rng(seed).permutation(len(records))
-    n_test, n_validation = round(len(records) * test), round(len(records) * validation)
-    parts = {
-        "train": order[n_test + n_validation :],
-        "validation": order[n_test : n_test + n_validation],
-        "test": order[:n_test],
-    }
-    return DatasetDict(
-        {split: Dataset.from_list([records[i] for i in sorted(idx)], features=NER_FEATURES) for split, idx in parts.items()}
-    )
+def split_records(
+    records: list[dict[str, Any]], validation: float, test: float, seed: int, strategy: str = "random"
+) -> DatasetDict:
+    """Seeded train/validation/test split; ``strategy`` is ``random`` or ``entity-disjoint`` (held-out sentences
+    mention no KG entity of the training sentences), see `kogner.datagen.splits`."""
+    if strategy == "random":
+        names = random_assignment(len(records), validation, test, seed)
+    elif strategy == "entity-disjoint":
+        names = entity_disjoint_assignment(records, validation, test, seed)
+        logger.info("entity-disjoint split: %s sentences", dict(Counter(names)))
+    else:
+        raise ValueError(f"unknown split strategy {strategy!r}: expected one of {', '.join(SPLIT_STRATEGIES)}")
+    empty = [split for split in ("train", "validation", "test") if split not in names]
+    if empty and records:
+        raise ValueError(f"the {strategy} split of {len(records)} sentences leaves {' and '.join(empty)} empty: "
+                         "generate more sentences (--per-relation/--rate) or raise the fractions")
+    return DatasetDict({
+        split: Dataset.from_list([record for record, name in zip(records, names) if name == split], features=NER_FEATURES)
+        for split in ("train", "validation", "test")
+    })
 
 
 def build_bmg_dataset(
@@ -138,12 +155,12 @@ def build_bmg_dataset(
     validation_fraction: float = 0.1,
     test_fraction: float = 0.1,
     restart: bool = False,
+    split: str = "random",
 ) -> BuildSummary:
     """Generate (or resume) the dataset in ``out``; see the module docstring for what is written."""
     if per_relation is None and rate is None:
         per_relation = DEFAULT_PER_RELATION
-    if not 0 <= validation_fraction < 1 or not 0 <= test_fraction < 1 or validation_fraction + test_fraction >= 1:
-        raise ValueError("validation_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+    check_build_arguments(per_relation, rate, seed, validation_fraction, test_fraction)
     started = time.monotonic()
     out = Path(out)
     kg_options = kg_options or {}
@@ -160,9 +177,9 @@ def build_bmg_dataset(
     settings = {
         "kg": kg, "kg_options": kg_options, "kg_fingerprint": graph.fingerprint(),
         "generator": sentence_generator.settings(), "per_relation": per_relation, "rate": rate, "seed": seed,
-        "validation_fraction": validation_fraction, "test_fraction": test_fraction,
+        "validation_fraction": validation_fraction, "test_fraction": test_fraction, "split": split,
     }
-    resume_key = {k: v for k, v in settings.items() if k not in ("validation_fraction", "test_fraction")}
+    resume_key = {k: v for k, v in settings.items() if k not in ("validation_fraction", "test_fraction", "split")}
     resume_key["generator"] = {k: v for k, v in settings["generator"].items() if k not in ("cache", "concurrency")}
     check_resume(out, json.loads(json.dumps(resume_key)), restart)
 
@@ -174,14 +191,56 @@ def build_bmg_dataset(
             drops[entry["reason"]] += 1
         else:
             records.append(entry["record"])
-    dataset = split_records(records, validation_fraction, test_fraction, seed)
+    check_split_sizes(len(records), len(rows), drops, validation_fraction, test_fraction)
+    dataset = split_records(records, validation_fraction, test_fraction, seed, strategy=split)
     validate_dataset(dataset)
-    dataset.save_to_disk(str(out))
-    (out / "jsonl").mkdir(exist_ok=True)
-    for split, part in dataset.items():
-        part.to_json(str(out / "jsonl" / f"{split}.jsonl"), lines=True, force_ascii=False)
     drop_report = {"sampled_rows": len(rows), "kept": len(records), "dropped": dict(sorted(drops.items()))}
-    (out / "drop_counts.json").write_text(json.dumps(drop_report, indent=2), encoding="utf-8")
     seconds = time.monotonic() - started
-    (out / "README.md").write_text(dataset_card(dataset, drops, settings, len(rows), seconds), encoding="utf-8")
+    save_outputs(out, dataset, drop_report, dataset_card(dataset, drops, settings, len(rows), seconds))
     return BuildSummary(dataset, len(rows), drops, seconds)
+
+
+def save_outputs(out: Path, dataset: DatasetDict, drop_report: dict[str, Any], card: str) -> None:
+    """Write the dataset, ``jsonl/``, ``drop_counts.json`` and ``README.md`` to a temporary folder inside ``out``
+    and publish them together, ``dataset_dict.json`` (what ``load_from_disk`` looks for) last: an interrupted
+    save leaves no ``dataset_dict.json`` and is never loaded as a complete dataset."""
+    staging = partial_path(out / "dataset")
+    shutil.rmtree(staging, ignore_errors=True)
+    dataset.save_to_disk(str(staging))
+    (staging / "jsonl").mkdir()
+    for split, part in dataset.items():
+        part.to_json(str(staging / "jsonl" / f"{split}.jsonl"), lines=True, force_ascii=False)
+    (staging / "drop_counts.json").write_text(json.dumps(drop_report, indent=2), encoding="utf-8")
+    (staging / "README.md").write_text(card, encoding="utf-8")
+    publish_folder(staging, out, marker=DATASET_MARKER)
+
+
+def check_build_arguments(per_relation: int | None, rate: float | None, seed: int, validation_fraction: float,
+                          test_fraction: float) -> None:
+    """``ValueError`` naming the option of the first bad value."""
+    check_positive(per_relation, "--per-relation", allow_none=True)
+    if rate is not None:
+        check_fraction(rate, "--rate", high_open=False)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
+    check_fraction(validation_fraction, "--validation-fraction")
+    check_fraction(test_fraction, "--test-fraction")
+    if validation_fraction + test_fraction >= 1:
+        raise ValueError(f"--validation-fraction {validation_fraction} + --test-fraction {test_fraction} must leave "
+                         "sentences for training (sum below 1)")
+
+
+def check_split_sizes(kept: int, sampled: int, drops: Counter, validation_fraction: float,
+                      test_fraction: float) -> None:
+    """An empty split is an error naming the split and the numbers, not a crash inside ``datasets``."""
+    if not kept:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in drops.most_common()) or "none"
+        raise ValueError(f"no sentence was kept: all {sampled} sampled rows were dropped (reasons: {reasons}); "
+                         "sample more rows (--per-relation/--rate) or check the generator")
+    sizes = {"validation": round(kept * validation_fraction), "test": round(kept * test_fraction)}
+    sizes["train"] = kept - sizes["validation"] - sizes["test"]
+    empty = [split for split, size in sizes.items() if size < 1]
+    if empty:
+        raise ValueError(f"{kept} sentences kept: the {' and '.join(empty)} split(s) would be empty with "
+                         f"--validation-fraction {validation_fraction} and --test-fraction {test_fraction}; "
+                         "sample more rows (--per-relation/--rate) or raise the fractions")

@@ -24,8 +24,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+
+from kogner.checks import check_positive, redact, redact_url
 
 from .rows import GeneratorAnswer, RelationRow, user_prompt
 
@@ -82,13 +85,37 @@ class LLMSettings:
         settings = cls(**values)
         if not settings.model:
             raise ValueError("no LLM model: pass --llm-model or set KOGNER_LLM_MODEL")
-        if settings.concurrency < 1 or settings.max_retries < 0 or settings.timeout_s <= 0:
-            raise ValueError(f"invalid LLM settings: {settings.public()}")
+        settings.check()
         return settings
 
+    def check(self) -> None:
+        """``ValueError`` naming the option of the first bad value (credentials never appear in it)."""
+        if not isinstance(self.base_url, str) or urlsplit(self.base_url).scheme not in ("http", "https") \
+                or not urlsplit(self.base_url).hostname:
+            raise ValueError(f"--llm-base-url {redact_url(str(self.base_url))!r}: expected an http(s) URL such as "
+                             "http://localhost:8000/v1")
+        check_positive(self.timeout_s, "--llm-timeout", integer=False)
+        check_positive(self.concurrency, "--llm-concurrency")
+        check_positive(self.max_tokens, "--llm-max-tokens")
+        for value, option in ((self.max_retries, "--llm-retries"), (self.backoff_s, "--llm-backoff"),
+                              (self.temperature, "--llm-temperature"), (self.max_backoff_s, "max_backoff_s")):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{option} must be a non-negative number, got {value!r}")
+
     def public(self) -> dict[str, Any]:
-        """Settings without the key (for logs and the dataset card)."""
-        return {key: value for key, value in self.__dict__.items() if key != "api_key"}
+        """Settings without credentials (for logs, progress_meta.json and the dataset card): no key, and the
+        base URL without its user-info or query values."""
+        values = {key: value for key, value in self.__dict__.items() if key != "api_key"}
+        values["base_url"] = redact_url(self.base_url)
+        return values
+
+    def redact(self, text: str) -> str:
+        """``text`` without this endpoint's credentials (API key, URL password and user name)."""
+        parts = urlsplit(self.base_url)
+        return redact(text, self.api_key, parts.password, parts.username)
+
+    def __repr__(self) -> str:  # never print the key, even in a traceback's locals
+        return f"LLMSettings({', '.join(f'{k}={v!r}' for k, v in self.public().items())})"
 
 
 class ResponseCache:
@@ -164,13 +191,14 @@ class ChatCompletionsClient:
             try:
                 response = self._session().post(self.url, json=payload, headers=headers, timeout=settings.timeout_s)
             except (requests.Timeout, requests.ConnectionError) as error:
-                last_problem = f"{type(error).__name__}: {error}"
+                last_problem = settings.redact(f"{type(error).__name__}: {error}")
             else:
                 if response.status_code == 200:
                     return _message_content(response)
-                last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
+                last_problem = settings.redact(f"HTTP {response.status_code}: {response.text[:200]}")
                 if response.status_code in _FATAL_STATUS:
-                    raise LLMConfigurationError(f"{self.url} answered {last_problem} (check base URL, model and key)")
+                    raise LLMConfigurationError(f"{redact_url(self.url)} answered {last_problem} "
+                                                "(check base URL, model and key)")
                 if response.status_code != 429 and response.status_code < 500:
                     raise LLMRequestError(last_problem)
                 retry_after = response.headers.get("Retry-After")
@@ -184,7 +212,8 @@ def _message_content(response: requests.Response) -> str | None:
         body = response.json()
         return body["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as error:
-        raise LLMRequestError(f"not a chat-completions response ({error!r}): {response.text[:200]}") from error
+        raise LLMRequestError(f"not a chat-completions response ({type(error).__name__}: {error}): "
+                              f"{response.text[:200]}") from error
 
 
 class LLMGenerator:

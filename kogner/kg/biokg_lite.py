@@ -31,6 +31,7 @@ import numpy as np
 
 from .tables import KGFormatError, NodeRecords, assemble_graph
 from .graph import KnowledgeGraph
+from .storage import CACHE_VERSION, read_graph_parquet, stable_key, write_graph_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -372,43 +373,6 @@ def load_biokg_lite(
                 len(builder.edges))
     if cache_path is not None:
         write_graph_parquet(graph, cache_path)
-    return graph
-
-
-CACHE_VERSION = 1
-_SYNONYM_JOIN = "\x1f"
-
-
-def stable_key(payload: object) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def write_graph_parquet(graph: KnowledgeGraph, folder: Path) -> None:
-    """Exact round-trip storage of a graph (nodes.parquet + edges.parquet; edges written last)."""
-    import pandas as pd
-
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"id": graph.node_ids, "name": graph.names, "type": graph.types,
-                  "description": graph.descriptions,
-                  "synonyms": [_SYNONYM_JOIN.join(s) for s in graph.synonyms]}).to_parquet(folder / "nodes.parquet")
-    pd.DataFrame({"head": graph.edge_heads, "relation": graph.edge_relations.astype(str),
-                  "tail": graph.edge_tails}).to_parquet(folder / "edges.parquet.tmp")
-    (folder / "edges.parquet.tmp").replace(folder / "edges.parquet")
-
-
-def read_graph_parquet(folder: Path, source: str) -> KnowledgeGraph:
-    import pandas as pd
-
-    nodes = pd.read_parquet(folder / "nodes.parquet")
-    edges = pd.read_parquet(folder / "edges.parquet")
-    graph = KnowledgeGraph(
-        node_ids=nodes["id"].tolist(), names=nodes["name"].tolist(), types=nodes["type"].tolist(),
-        descriptions=nodes["description"].tolist(),
-        synonyms=[s.split(_SYNONYM_JOIN) if s else [] for s in nodes["synonyms"]],
-        edge_heads=edges["head"].to_numpy(), edge_relations=edges["relation"].to_numpy(dtype=object),
-        edge_tails=edges["tail"].to_numpy(), source=source)
     return graph
 
 

@@ -36,16 +36,23 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
     teacher.add_argument("--gnn-fanouts", type=int, nargs="+", default=list(defaults.gnn_fanouts),
                          help="neighbours sampled per hop in mini-batch mode (default %(default)s)")
     teacher.add_argument("--transr-dim", type=int, default=defaults.transr_dim,
-                         help="TransR entity dim d'' (default %(default)s)")
-    teacher.add_argument("--transr-relation-dim", type=int, default=defaults.transr_relation_dim,
-                         help="TransR relation space dim (default %(default)s)")
-    teacher.add_argument("--transr-epochs", type=int, default=defaults.transr_epochs, help="default %(default)s")
+                         help="TransR (and TransE) entity dim d'' (default %(default)s)")
+    teacher.add_argument("--transr-relation-dim", type=int, default=0,
+                         help="TransR relation space dim k <= d'' (0 = d'', identity projections at the start)")
+    teacher.add_argument("--transr-init-epochs", type=int, default=defaults.transr_init_epochs,
+                         help="TransE epochs: the baseline and TransR's initialisation (default %(default)s)")
+    teacher.add_argument("--transr-epochs", type=int, default=defaults.transr_epochs,
+                         help="TransR epochs after the TransE initialisation (default %(default)s)")
     teacher.add_argument("--transr-batch-size", type=int, default=defaults.transr_batch_size, help="default %(default)s")
     teacher.add_argument("--transr-lr", type=float, default=defaults.transr_lr, help="default %(default)s")
-    teacher.add_argument("--transr-max-train-triples", type=int, default=defaults.transr_max_train_triples,
-                         help="subsample training triples above this (0 = all; default %(default)s)")
+    teacher.add_argument("--transr-negatives", type=int, default=defaults.transr_negatives,
+                         help="corrupted triples per training triple (default %(default)s)")
+    teacher.add_argument("--transr-margin", type=float, default=defaults.transr_margin,
+                         help="margin of the self-adversarial negative sampling loss (default %(default)s)")
+    teacher.add_argument("--transr-max-train-triples", type=int, default=0,
+                         help="cap on training triples, keeping one per entity (0 = all, the default)")
     teacher.add_argument("--transr-max-eval-triples", type=int, default=defaults.transr_max_eval_triples,
-                         help="test triples ranked for MRR/Hits@10 (default %(default)s)")
+                         help="held-out triples ranked for MRR/Hits (default %(default)s)")
     teacher.add_argument("--seed", type=int, default=defaults.seed, help="default %(default)s")
     teacher.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
@@ -53,6 +60,6 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> TeacherSettings:
     values = {f.name: getattr(args, f.name) for f in fields(TeacherSettings) if hasattr(args, f.name)}
     values["gnn_fanouts"] = tuple(values["gnn_fanouts"])
-    for optional in ("transr_max_train_triples", "gnn_hidden", "gnn_max_neighbors"):
+    for optional in ("transr_max_train_triples", "transr_relation_dim", "gnn_hidden", "gnn_max_neighbors"):
         values[optional] = values[optional] or None
     return TeacherSettings(**values)

@@ -12,12 +12,12 @@ Each stage is cached under ``<out>/stages/<stage>/`` (``vectors.safetensors`` + 
 keyed by a hash of its inputs and settings; a finished stage with the same key is loaded, not
 recomputed, so an interrupted build resumes after the last finished stage. Outputs:
 ``teacher.safetensors`` (``H``, ``Z``, ``Z_prime``, ``Z_double_prime``), ``entities.tsv``
-(row, kg_id, name, type) and ``teacher.json``. No pickles anywhere.
+(row, kg_id, name, type) and ``teacher.json``, each written atomically and bound by one fingerprint that
+:meth:`Teacher.load` checks (see :mod:`kogner.teacher.files`). No pickles anywhere.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -30,11 +30,17 @@ import torch
 
 from kogner.kg.graph import KnowledgeGraph
 
+from kogner.atomic import atomic_write_text
+
 from .cache import StageCache, encoder_identity, measured, stable_hash
+from .files import (
+    ENTITIES_FILE, VECTORS_FILE, TeacherFilesError, check_teacher_files, entities_table, read_entities, read_summary,
+    verify_fingerprint, write_summary, write_teacher_files,
+)
 from .graph import spatial_stage
 from .settings import FORMAT_VERSION, STAGES, TeacherSettings
 from .text import resolve_device, text_stage
-from .transr import logical_stage
+from .transr import coverage_mask, coverage_summary, logical_stage
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +84,9 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _clean(value: str) -> str:
-    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
-
-
 def write_entities(graph: KnowledgeGraph, path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("row\tkg_id\tname\ttype\n")
-        for row, (node_id, name, node_type) in enumerate(zip(graph.node_ids, graph.names, graph.types)):
-            handle.write(f"{row}\t{_clean(node_id)}\t{_clean(name)}\t{_clean(node_type)}\n")
+    """Write ``entities.tsv`` (atomically) for ``graph``."""
+    atomic_write_text(path, entities_table(graph))
 
 
 @dataclass
@@ -100,8 +100,6 @@ def build_teacher(graph: KnowledgeGraph, out_dir: str | Path, settings: TeacherS
                   progress: bool = True, extra_timings: dict[str, dict] | None = None,
                   kg_description: dict | None = None) -> BuildResult:
     """Run (or reuse) the three stages and write teacher.safetensors, entities.tsv and teacher.json."""
-    from safetensors.torch import save_file
-
     settings = settings or TeacherSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,10 +143,13 @@ def build_teacher(graph: KnowledgeGraph, out_dir: str | Path, settings: TeacherS
 
     with measured() as assemble_stats:
         blocks = {"Z": tensors["text"], "Z_prime": tensors["spatial"], "Z_double_prime": tensors["logical"]}
+        covered = coverage_mask(graph, tensors["logical"])  # entities with a trained Z''
+        if blocks["Z_double_prime"].shape[1] == 0:  # TransR skipped (too few relation triples): H = [Z, Z']
+            del blocks["Z_double_prime"]
         h, scaling = scale_blocks(blocks)
-        save_file({"H": h.contiguous(), **{k: v.contiguous() for k, v in blocks.items()}},
-                  out_dir / "teacher.safetensors", metadata={"kg_fingerprint": fingerprint})
-        write_entities(graph, out_dir / "entities.tsv")
+        # teacher.json goes first and comes back last: a build killed in between is never taken for complete
+        artifact = write_teacher_files(out_dir, {"H": h, **blocks, "covered": covered}, entities_table(graph),
+                                       fingerprint)
     timings = dict(extra_timings or {})
     for stage in STAGES:
         timings[stage] = {k: records[stage][k] for k in ("wall_time_s", "peak_rss_mb")} | {
@@ -158,14 +159,14 @@ def build_teacher(graph: KnowledgeGraph, out_dir: str | Path, settings: TeacherS
         "format_version": FORMAT_VERSION,
         "entities": graph.num_nodes,
         "edges": graph.num_edges,
-        "dims": {"Z": int(blocks["Z"].shape[1]), "Z_prime": int(blocks["Z_prime"].shape[1]),
-                 "Z_double_prime": int(blocks["Z_double_prime"].shape[1]), "H": int(h.shape[1])},
+        "dims": {**{name: int(block.shape[1]) for name, block in blocks.items()}, "H": int(h.shape[1])},
         "entity_count_per_type": dict(sorted(Counter(graph.types).items())),
         "edge_count_per_relation": dict(sorted(Counter(graph.edge_relations.tolist()).items())),
         "kg": {"source": graph.source, "fingerprint": fingerprint, **(kg_description or {})},
         "encoder": settings.resolved_encoder(),
         "settings": all_settings,
         "metrics": {"gnn": records["spatial"]["metrics"], "transr": records["logical"]["metrics"]},
+        "coverage": coverage_summary(covered, records["logical"]["metrics"]),
         "scaling": scaling,
         "stage_timings": timings,
         "stage_keys": {stage: records[stage]["key"] for stage in STAGES},
@@ -173,7 +174,8 @@ def build_teacher(graph: KnowledgeGraph, out_dir: str | Path, settings: TeacherS
         "device": str(resolve_device(settings.device)),
         "files": {"vectors": "teacher.safetensors", "entities": "entities.tsv"},
     }
-    (out_dir / "teacher.json").write_text(json.dumps(summary, indent=2))
+    summary["artifact"] = artifact  # the one fingerprint of the three files, checked by Teacher.load
+    write_summary(out_dir, summary)
     result.summary = summary
     return result
 
@@ -187,9 +189,14 @@ class Teacher:
     """A built teacher: ``vectors`` ``[M, r]`` (H) with the entity table. Use :meth:`load`."""
 
     def __init__(self, vectors: torch.Tensor, kg_ids: list[str], names: list[str], types: list[str],
-                 metadata: dict, parts: dict[str, torch.Tensor] | None = None) -> None:
+                 metadata: dict, parts: dict[str, torch.Tensor] | None = None,
+                 covered: torch.Tensor | None = None) -> None:
         if vectors.shape[0] != len(kg_ids):
             raise ValueError(f"{vectors.shape[0]} vectors but {len(kg_ids)} entities")
+        if covered is not None and covered.shape != (len(kg_ids),):
+            raise ValueError(f"covered mask of shape {list(covered.shape)} for {len(kg_ids)} entities")
+        # covered[row]: the entity has a trained Z'' (old teachers without the mask: every entity)
+        self.covered = torch.ones(len(kg_ids), dtype=torch.bool) if covered is None else covered.bool()
         self.vectors = vectors
         self.kg_ids = kg_ids
         self.names = names
@@ -215,31 +222,30 @@ class Teacher:
     def vector(self, kg_id: str) -> torch.Tensor:
         return self.vectors[self.row_of(kg_id)]
 
+    @property
+    def covered_index(self) -> dict[str, int]:
+        """KG id -> row of the entities with a trained Z'': the distillation targets (uncovered ids are absent)."""
+        return {kg_id: row for kg_id, row in self.index.items() if self.covered[row]}
+
     @classmethod
     def load(cls, directory: str | Path) -> Teacher:
+        """Read a built teacher; a missing, truncated or mismatched file raises an error naming it (no silent mix)."""
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         directory = Path(directory)
-        for name in ("teacher.safetensors", "entities.tsv", "teacher.json"):
-            if not (directory / name).exists():
-                raise FileNotFoundError(f"{directory / name} missing: build the teacher with data_scripts/build_teacher.py")
-        tensors = load_file(directory / "teacher.safetensors")
-        kg_ids, names, types = [], [], []
-        with open(directory / "entities.tsv", encoding="utf-8") as handle:
-            header = handle.readline().rstrip("\n").split("\t")
-            if header != ["row", "kg_id", "name", "type"]:
-                raise ValueError(f"{directory / 'entities.tsv'}, line 1: expected header row/kg_id/name/type, got {header}")
-            for number, line in enumerate(handle, 2):
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) != 4 or fields[0] != str(number - 2):
-                    raise ValueError(f"{directory / 'entities.tsv'}, line {number}: expected row {number - 2} "
-                                     f"with 4 tab-separated fields")
-                kg_ids.append(fields[1])
-                names.append(fields[2])
-                types.append(fields[3])
-        metadata = json.loads((directory / "teacher.json").read_text())
+        check_teacher_files(directory)
+        tensors = load_file(directory / VECTORS_FILE)
+        with safe_open(directory / VECTORS_FILE, framework="pt") as handle:
+            vectors_metadata = handle.metadata() or {}
+        kg_ids, names, types = read_entities(directory / ENTITIES_FILE)
+        metadata = read_summary(directory)
+        if "H" not in tensors:
+            raise TeacherFilesError(f"{directory / VECTORS_FILE} has no tensor 'H' (found {sorted(tensors)})")
+        verify_fingerprint(directory, metadata, tensors["H"], vectors_metadata, kg_ids)
+        covered = tensors.pop("covered", None)
         parts = {k: v for k, v in tensors.items() if k != "H"}
-        return cls(tensors["H"].float(), kg_ids, names, types, metadata, parts)
+        return cls(tensors["H"].float(), kg_ids, names, types, metadata, parts, covered)
 
 
 def describe(summary: dict) -> str:
@@ -252,7 +258,10 @@ def describe(summary: dict) -> str:
         "per type: " + ", ".join(f"{k}={v}" for k, v in summary["entity_count_per_type"].items()),
         f"GNN node-type accuracy: test {gnn['test_accuracy']} (majority {gnn['majority_class_test_accuracy']}), "
         f"mode {gnn['mode']}",
-        f"TransR: MRR {transr['mrr']:.4f}  Hits@10 {transr['hits_at_10']:.4f}",
+        (f"TransR skipped: {transr['skipped']}" if "skipped" in transr else
+         f"TransR: MRR {transr['mrr']:.4f}  Hits@1 {transr.get('hits_at_1', float('nan')):.4f}  "
+         f"Hits@10 {transr['hits_at_10']:.4f}  (TransE MRR {transr.get('transe', {}).get('mrr', float('nan')):.4f}); "
+         f"coverage {transr.get('covered', '?')}/{transr.get('entities', '?')} entities"),
         "stages: " + ", ".join(f"{k} {v['wall_time_s']:.1f}s/{v['peak_rss_mb']:.0f}MB"
                                + (f" ({v['status']})" if "status" in v else "")
                                for k, v in summary["stage_timings"].items()),

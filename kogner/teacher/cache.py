@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+from kogner.atomic import atomic_path, atomic_write_json, safetensors_is_complete
+
+logger = logging.getLogger(__name__)
 
 class PeakMemory:
     """Samples this process's resident memory in a thread; ``peak_mb`` after the ``with`` block."""
@@ -84,10 +87,23 @@ class StageCache:
         record_path = self.record_path(stage)
         if not record_path.exists():
             return None
-        record = json.loads(record_path.read_text())
+        try:
+            record = json.loads(record_path.read_text())
+        except ValueError:
+            logger.warning("%s is not valid JSON: recomputing stage %s", record_path, stage)
+            return None
         if record.get("key") != key:
             return None
-        return load_file(self.root / stage / "vectors.safetensors"), record
+        vectors_path = self.root / stage / "vectors.safetensors"
+        if not safetensors_is_complete(vectors_path):
+            logger.warning("%s is missing or truncated: recomputing stage %s", vectors_path, stage)
+            return None
+        tensors = load_file(vectors_path)
+        if "shape" in record and list(tensors["vectors"].shape) != record["shape"]:
+            logger.warning("%s holds shape %s, its record %s: recomputing stage %s", vectors_path,
+                           list(tensors["vectors"].shape), record["shape"], stage)
+            return None
+        return tensors, record
 
     def save(self, stage: str, key: str, tensors: dict[str, torch.Tensor], record: dict) -> dict:
         from safetensors.torch import save_file
@@ -95,11 +111,8 @@ class StageCache:
         folder = self.root / stage
         folder.mkdir(parents=True, exist_ok=True)
         self.record_path(stage).unlink(missing_ok=True)  # invalid until both files are complete
-        tmp = folder / "vectors.safetensors.tmp"
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-        os.replace(tmp, folder / "vectors.safetensors")
+        with atomic_path(folder / "vectors.safetensors") as temporary:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(temporary))
         record = {"stage": stage, "key": key, **record}
-        tmp_record = folder / "record.json.tmp"
-        tmp_record.write_text(json.dumps(record, indent=2))
-        os.replace(tmp_record, self.record_path(stage))
+        atomic_write_json(self.record_path(stage), record)  # written last: the completion mark
         return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kogner.checks import check_model_source, check_number_fields
 from kogner.defaults import MINILM_ALIAS, resolve_encoder
 
 STAGES = ("text", "spatial", "logical")
@@ -28,16 +29,25 @@ class TeacherSettings:
     gnn_full_batch_max_nodes: int = 200_000   # above: sampled mini-batches (NeighborLoader or fallback)
     gnn_batch_size: int = 1024
     gnn_fanouts: tuple[int, ...] = (10, 10)
-    transr_dim: int = 128                 # d'' (entity embedding width)
-    transr_relation_dim: int = 64
-    transr_epochs: int = 15
+    transr_dim: int = 64                  # d'' (entity width of TransR and of its TransE initialisation)
+    transr_relation_dim: int | None = None    # relation space k <= d'' (None = d''; projections start as identity)
+    transr_init_epochs: int = 10          # TransE epochs: the baseline, and TransR's starting point
+    transr_epochs: int = 5                # TransR epochs after that
     transr_batch_size: int = 2048
-    transr_lr: float = 5e-3
+    transr_lr: float = 1e-2
+    transr_negatives: int = 16            # corrupted triples per training triple (sLCWA)
+    transr_margin: float = 2.0            # margin of the self-adversarial negative sampling loss (L2 distances)
     transr_split: tuple[float, float, float] = (0.9, 0.05, 0.05)
-    transr_max_train_triples: int | None = 100_000   # subsample training triples above this (CPU budget)
-    transr_max_eval_triples: int = 1000               # subsample test triples for MRR/Hits@10
+    transr_max_train_triples: int | None = None   # cap on training triples (None = all); keeps every entity covered
+    transr_max_eval_triples: int = 2000   # held-out triples ranked for MRR/Hits (a random subset above this)
     seed: int = 0
     device: str | None = None             # None/"auto": cuda when available
+
+    def __post_init__(self) -> None:
+        """Bad values fail here, naming the option (``--gnn-epochs -1``), not deep inside a stage."""
+        check_number_fields(self)
+        if self.encoder:
+            check_model_source(self.encoder, "--encoder")
 
     def resolved_encoder(self) -> str:
         return resolve_encoder(self.encoder or MINILM_ALIAS)

@@ -1,7 +1,27 @@
-"""Z'': TransR entity embeddings trained with PyKEEN's pipeline (paper eq. 5)."""
+"""Z'': TransR entity embeddings trained with PyKEEN (paper eq. 5), beside a TransE baseline on the same split.
+
+* Triples: every distinct ``(head, relation, tail)`` among the teacher's entities, split train/validation/test
+  by PyKEEN with its coverage rule (every entity of a triple is in the training part), so every entity that has
+  a relation triple gets a trained vector. ``transr_max_train_triples`` can cap the training part for very large
+  graphs; the sample then starts with one triple per entity (`covering_sample`), so coverage is kept.
+* Training: PyKEEN's sLCWA training loop (``transr_negatives`` corrupted triples per positive, self-adversarial
+  negative sampling loss), first TransE, then TransR initialised from it as in the TransR paper (Lin et al., 2015:
+  entity and relation vectors from TransE, identity projections), so TransR starts where TransE ends and learns
+  relation-specific projections on top.
+* Evaluation: PyKEEN's filtered rank-based evaluator (both sides, realistic ranks, filtered by every known
+  triple) on the same held-out triples for both models: MRR, Hits@1, Hits@10.
+* Coverage: entities in no triple have no trained Z''. They are recorded (``covered`` mask, saved in
+  ``teacher.safetensors``) and left out of the distillation target; their Z'' row is the mean of the trained rows,
+  i.e. zero after centring in H. A graph with too few triples skips TransR (a warning; H = [Z, Z']).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+
+import numpy as np
 import torch
 
 from kogner.kg.graph import KnowledgeGraph
@@ -9,57 +29,194 @@ from kogner.kg.graph import KnowledgeGraph
 from .settings import TeacherSettings
 from .text import resolve_device
 
+logger = logging.getLogger(__name__)
 
-def logical_stage(graph: KnowledgeGraph, settings: TeacherSettings) -> tuple[torch.Tensor, dict]:
-    """TransR via PyKEEN's pipeline; every KG node is a PyKEEN entity with id = its row."""
-    from pykeen.pipeline import pipeline
-    from pykeen.triples import TriplesFactory
+MIN_TRIPLES = 10  # fewer distinct triples cannot be split into train/validation/test and evaluated
 
-    if graph.num_edges < 3:
-        raise ValueError(f"TransR needs at least 3 edges to split train/validation/test; the graph has {graph.num_edges}")
+
+def relation_triples(graph: KnowledgeGraph) -> tuple[torch.Tensor, list[str]]:
+    """Distinct ``[T, 3]`` (head row, relation id, tail row) triples and the relation names (sorted)."""
     relation_names = graph.relation_names()
     relation_of = {name: i for i, name in enumerate(relation_names)}
+    if graph.num_edges == 0:
+        return torch.zeros((0, 3), dtype=torch.long), relation_names
     mapped = torch.stack([
-        torch.tensor(graph.edge_heads, dtype=torch.long),
+        torch.as_tensor(graph.edge_heads, dtype=torch.long),
         torch.tensor([relation_of[r] for r in graph.edge_relations.tolist()], dtype=torch.long),
-        torch.tensor(graph.edge_tails, dtype=torch.long),
+        torch.as_tensor(graph.edge_tails, dtype=torch.long),
     ], dim=1)
-    mapped = torch.unique(mapped, dim=0)
-    factory = TriplesFactory(mapped, entity_to_id={n: i for i, n in enumerate(graph.node_ids)},
-                             relation_to_id=relation_of, num_entities=graph.num_nodes,
-                             num_relations=len(relation_names))
+    return torch.unique(mapped, dim=0), relation_names
+
+
+def covered_rows(triples: torch.Tensor, num_entities: int) -> torch.Tensor:
+    """Bool ``[M]``: True for entities that are the head or tail of at least one triple."""
+    covered = torch.zeros(num_entities, dtype=torch.bool)
+    covered[triples[:, 0]] = True
+    covered[triples[:, 2]] = True
+    return covered
+
+
+def covering_sample(triples: torch.Tensor, limit: int, generator: torch.Generator) -> torch.Tensor:
+    """At most ``limit`` triples (more only if needed) that still cover every entity of ``triples``.
+
+    In a random order, the first triple of each entity (as head and as tail) is kept, then random others fill the
+    sample up to ``limit``.
+    """
+    if triples.shape[0] <= limit:
+        return triples
+    shuffled = triples[torch.randperm(triples.shape[0], generator=generator)]
+    needed = np.zeros(shuffled.shape[0], dtype=bool)
+    for column in (0, 2):
+        _, first = np.unique(shuffled[:, column].numpy(), return_index=True)
+        needed[first] = True
+    needed_rows = np.flatnonzero(needed)
+    rest = np.flatnonzero(~needed)[: max(0, limit - len(needed_rows))]
+    return shuffled[torch.as_tensor(np.sort(np.concatenate([needed_rows, rest])))]
+
+
+def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch.device, seed: int,
+           epochs: int, model_kwargs: dict[str, Any]) -> tuple[Any, list[float], float]:
+    """One PyKEEN model trained with its sLCWA loop; returns the model, the loss per epoch and the seconds taken."""
+    from pykeen.models import model_resolver
+    from pykeen.training import SLCWATrainingLoop
+
+    torch.manual_seed(seed)
+    model = model_resolver.make(model_name, triples_factory=train, random_seed=seed,
+                                loss="NSSA", loss_kwargs={"margin": settings.transr_margin,
+                                                          "adversarial_temperature": 1.0},
+                                **model_kwargs).to(device)
+    optimizer = torch.optim.Adam(model.get_grad_params(), lr=settings.transr_lr)
+    loop = SLCWATrainingLoop(model=model, triples_factory=train, optimizer=optimizer,
+                             negative_sampler="basic",
+                             negative_sampler_kwargs={"num_negs_per_pos": settings.transr_negatives})
+    start = time.perf_counter()
+    losses = loop.train(triples_factory=train, num_epochs=epochs, batch_size=settings.transr_batch_size,
+                        use_tqdm=False, use_tqdm_batch=False)
+    return model, [float(loss) for loss in losses or []], round(time.perf_counter() - start, 2)
+
+
+def _evaluate(model: Any, triples: torch.Tensor, filter_triples: list[torch.Tensor]) -> dict[str, float]:
+    """Filtered rank-based MRR and Hits@1/10 (both sides, realistic ranks)."""
+    from pykeen.evaluation import RankBasedEvaluator
+
+    results = RankBasedEvaluator(filtered=True).evaluate(
+        model, triples, additional_filter_triples=filter_triples, batch_size=256, use_tqdm=False)
+    metric = results.get_metric
+    return {"mrr": round(float(metric("both.realistic.inverse_harmonic_mean_rank")), 5),
+            "hits_at_1": round(float(metric("both.realistic.hits_at_1")), 5),
+            "hits_at_10": round(float(metric("both.realistic.hits_at_10")), 5)}
+
+
+def _identity_projections(num_relations: int, entity_dim: int, relation_dim: int) -> torch.Tensor:
+    """``[R, d, k]`` projections that keep the first ``k`` coordinates (the identity when ``k == d``)."""
+    return torch.eye(entity_dim, relation_dim).expand(num_relations, entity_dim, relation_dim).clone()
+
+
+def logical_stage(graph: KnowledgeGraph, settings: TeacherSettings,
+                  evaluate_on: str = "test") -> tuple[torch.Tensor, dict]:
+    """Z'' ``[M, transr_dim]`` (uncovered rows: the mean of the trained rows) and the metrics for teacher.json.
+
+    ``evaluate_on="validation"`` scores the validation triples instead of the test triples (for tuning).
+    Returns a ``[M, 0]`` tensor when the graph has fewer than ``MIN_TRIPLES`` distinct relation triples.
+    """
+    from pykeen.nn.init import PretrainedInitializer
+    from pykeen.triples import TriplesFactory
+
+    triples, relation_names = relation_triples(graph)
+    covered = covered_rows(triples, graph.num_nodes)
+    if triples.shape[0] < MIN_TRIPLES:
+        reason = (f"the graph has {triples.shape[0]} distinct relation triples; TransR needs at least {MIN_TRIPLES} "
+                  "to train and evaluate: Z'' is left out of H")
+        logger.warning("TransR skipped: %s", reason)
+        return torch.zeros((graph.num_nodes, 0)), {"skipped": reason, "triples": {"total": int(triples.shape[0])},
+                                                   "coverage": 0.0, "covered": 0, "entities": graph.num_nodes}
+    if evaluate_on not in ("test", "validation"):
+        raise ValueError(f"evaluate_on must be 'test' or 'validation', got {evaluate_on!r}")
+    factory = TriplesFactory(triples, entity_to_id={n: i for i, n in enumerate(graph.node_ids)},
+                             relation_to_id={n: i for i, n in enumerate(relation_names)},
+                             num_entities=graph.num_nodes, num_relations=len(relation_names))
     train, valid, test = factory.split(list(settings.transr_split), random_state=settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-
-    def subsample(part: TriplesFactory, limit: int | None) -> TriplesFactory:
-        if limit is None or part.num_triples <= limit:
-            return part
-        keep = torch.randperm(part.num_triples, generator=generator)[:limit]
-        return part.clone_and_exchange_triples(part.mapped_triples[keep.sort().values])
-
-    train_used = subsample(train, settings.transr_max_train_triples)
-    test_used = subsample(test, settings.transr_max_eval_triples)
+    train_used = train
+    if settings.transr_max_train_triples and train.num_triples > settings.transr_max_train_triples:
+        train_used = train.clone_and_exchange_triples(
+            covering_sample(train.mapped_triples, settings.transr_max_train_triples, generator))
+    trained = covered_rows(train_used.mapped_triples, graph.num_nodes)
+    if not torch.equal(trained, covered):
+        raise RuntimeError(f"{int((covered & ~trained).sum())} entities with triples have none in the training part")
+    evaluated = valid if evaluate_on == "validation" else test
+    eval_triples = evaluated.mapped_triples
+    if eval_triples.shape[0] > settings.transr_max_eval_triples:
+        keep = torch.randperm(eval_triples.shape[0], generator=generator)[: settings.transr_max_eval_triples]
+        eval_triples = eval_triples[keep.sort().values]
+    filters = [train.mapped_triples, valid.mapped_triples, test.mapped_triples]
     device = resolve_device(settings.device)
-    result = pipeline(
-        training=train_used, validation=valid, testing=test_used,
-        model="TransR",
-        model_kwargs={"embedding_dim": settings.transr_dim, "relation_dim": settings.transr_relation_dim},
-        optimizer="Adam", optimizer_kwargs={"lr": settings.transr_lr},
-        training_kwargs={"num_epochs": settings.transr_epochs, "batch_size": settings.transr_batch_size,
-                         "use_tqdm_batch": False},
-        evaluation_kwargs={"batch_size": 256, "use_tqdm": False},
-        random_seed=settings.seed, device=str(device),
-    )
-    metric = result.metric_results.get_metric
-    embeddings = result.model.entity_representations[0](indices=None).detach().float().cpu()
-    losses = [float(v) for v in result.losses]
+    dim = settings.transr_dim
+
+    transe, transe_losses, transe_seconds = _train(
+        "TransE", train_used, settings, device, settings.seed, settings.transr_init_epochs,
+        {"embedding_dim": dim, "scoring_fct_norm": 2})
+    transe_metrics = _evaluate(transe, eval_triples, filters)
+    entity_init = transe.entity_representations[0](indices=None).detach().cpu()
+    relation_init = transe.relation_representations[0](indices=None).detach().cpu()
+    relation_dim = min(settings.transr_relation_dim or dim, dim)
+    transr_kwargs: dict[str, Any] = {
+        "embedding_dim": dim, "relation_dim": relation_dim, "scoring_fct_norm": 2,
+        "entity_initializer": PretrainedInitializer(entity_init),
+        "relation_initializer": PretrainedInitializer(relation_init[:, :relation_dim].contiguous()),
+        "relation_projection_initializer": PretrainedInitializer(
+            _identity_projections(len(relation_names), dim, relation_dim)),
+    }
+    transr, transr_losses, transr_seconds = _train("TransR", train_used, settings, device, settings.seed,
+                                                   settings.transr_epochs, transr_kwargs)
+    transr_metrics = _evaluate(transr, eval_triples, filters)
+    embeddings = transr.entity_representations[0](indices=None).detach().float().cpu()
+    if not covered.all():
+        embeddings[~covered] = embeddings[covered].mean(dim=0)
     metrics = {
-        "mrr": float(metric("both.realistic.inverse_harmonic_mean_rank")),
-        "hits_at_10": float(metric("both.realistic.hits_at_10")),
-        "evaluation": "filtered rank-based, both sides, realistic ranks",
-        "triples": {"total": int(mapped.shape[0]), "train": train.num_triples, "train_used": train_used.num_triples,
-                    "validation": valid.num_triples, "test": test.num_triples, "test_evaluated": test_used.num_triples},
+        **transr_metrics,
+        "transe": {**transe_metrics, "epochs": settings.transr_init_epochs, "train_seconds": transe_seconds,
+                   "first_epoch_loss": transe_losses[0] if transe_losses else None,
+                   "final_loss": transe_losses[-1] if transe_losses else None},
+        "mrr_ratio_to_transe": (round(transr_metrics["mrr"] / transe_metrics["mrr"], 4)
+                                if transe_metrics["mrr"] else None),
+        "evaluation": f"PyKEEN RankBasedEvaluator, filtered by all known triples, both sides, realistic ranks, on "
+                      f"{eval_triples.shape[0]} {evaluate_on} triples",
+        "evaluated_on": evaluate_on,
+        "triples": {"total": int(triples.shape[0]), "train": train.num_triples, "train_used": train_used.num_triples,
+                    "validation": valid.num_triples, "test": test.num_triples,
+                    "evaluated": int(eval_triples.shape[0])},
         "relations": len(relation_names),
-        "first_epoch_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "entities": graph.num_nodes,
+        "covered": int(covered.sum()),
+        "coverage": round(float(covered.float().mean()), 5),
+        "uncovered_per_type": _uncovered_per_type(graph, covered),
+        "initialisation": "TransR from TransE (entity and relation vectors) with identity projections (Lin et al.)",
+        "train_seconds": transr_seconds,
+        "first_epoch_loss": transr_losses[0] if transr_losses else None,
+        "final_loss": transr_losses[-1] if transr_losses else None,
     }
     return embeddings, metrics
+
+
+def _uncovered_per_type(graph: KnowledgeGraph, covered: torch.Tensor) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in torch.nonzero(~covered).flatten().tolist():
+        counts[graph.types[row]] = counts.get(graph.types[row], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def coverage_mask(graph: KnowledgeGraph, logical_vectors: torch.Tensor) -> torch.Tensor:
+    """Bool ``[M]``: entities whose Z'' was trained (all True when TransR was skipped and H has no Z'')."""
+    if logical_vectors.shape[1] == 0:
+        return torch.ones(graph.num_nodes, dtype=torch.bool)
+    return covered_rows(relation_triples(graph)[0], graph.num_nodes)
+
+
+def coverage_summary(covered: torch.Tensor, logical_metrics: dict) -> dict[str, Any]:
+    """The ``coverage`` block of teacher.json."""
+    return {"entities": int(covered.numel()), "covered": int(covered.sum()),
+            "fraction": round(float(covered.float().mean()), 5) if covered.numel() else 0.0,
+            "transr_skipped": logical_metrics.get("skipped"),
+            "meaning": "covered = the entity has a trained Z'' (it is in at least one relation triple); uncovered "
+                       "entities are left out of the distillation target (Teacher.covered_index)"}

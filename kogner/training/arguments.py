@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from kogner.checks import check_model_source, check_positive
+
 
 @dataclass
 class ModelArguments:
@@ -29,6 +31,17 @@ class ModelArguments:
     focal_alpha: float = field(default=-1.0, metadata={"help": "focal loss alpha (negative: off)"})
     focal_gamma: float = field(default=0.0, metadata={"help": "focal loss gamma (0: plain BCE)"})
     threshold: float = field(default=0.5, metadata={"help": "default decision threshold saved with the model"})
+
+    def __post_init__(self) -> None:
+        check_model_source(self.encoder, "--encoder", marker=None)
+        if self.model_name_or_path:
+            check_model_source(self.model_name_or_path, "--model_name_or_path")
+        for name in ("max_width", "hidden_size", "distillation_dim"):
+            check_positive(getattr(self, name), f"--{name}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
+        if self.lang_weight < 0 or self.dist_weight < 0:
+            raise ValueError(f"--lang_weight and --dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
 
 
 @dataclass
@@ -64,6 +77,12 @@ class DataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training sentences"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N sentences per eval set"})
+
+    def __post_init__(self) -> None:
+        for name in ("max_train_samples", "max_eval_samples"):
+            check_positive(getattr(self, name), f"--{name}", allow_none=True)
+        if self.num_negative_labels < 0:
+            raise ValueError(f"--num_negative_labels must be >= 0, got {self.num_negative_labels}")
 
 
 @dataclass

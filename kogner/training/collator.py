@@ -28,12 +28,19 @@ class TeacherTable:
 class KoGNERDataCollator:
     """Builds windows, span×label targets, in-batch label sets and distillation pairs for a batch.
 
-    The entity types scored for a batch are the types present in it plus, if ``negative_label_pool`` is given,
-    up to ``num_negative_labels`` other types drawn from it (GLiNER-style negatives: the model must learn to say
-    "no" to a type, not only to pick between the gold ones). ``label_implications`` makes an entity a positive for
-    further types too, e.g. ``{"phenotype": ["disease"]}`` where, as in NCBI-disease and BC5CDR, clinical findings
-    count as diseases. Spans linked to a KG id (``kge``) that the teacher
-    knows become distillation pairs; unknown ids and spans wider than ``max_width`` are counted in ``stats``.
+    The entity types scored for a batch are the types present in it plus up to ``num_negative_labels`` other
+    types (GLiNER-style negatives: the model must learn to say "no" to a type, not only to pick between the gold
+    ones). ``label_implications`` makes an entity a positive for further types too, e.g. ``{"phenotype":
+    ["disease"]}`` where, as in NCBI-disease and BC5CDR, clinical findings count as diseases. Spans linked to a KG
+    id (``kge``) that the teacher knows become distillation pairs; unknown ids and spans wider than ``max_width``
+    are counted in ``stats``.
+
+    Label masks: an example with an ``annotated_labels`` field (see `kogner.corpora.mix`) only says something
+    about the types its source annotates (those, their implied types, and its own gold types). The batch gets a
+    ``label_mask`` ``[windows, labels]`` that is True exactly there: a BC2GM sentence is a negative for "gene"
+    where it has no gene, but says nothing about "disease". Negatives are drawn from the types the batch's
+    examples annotate (a type no example annotates would be masked everywhere); examples without the field count
+    every type, and for them negatives come from ``negative_label_pool`` as before.
     """
 
     word_encoder: WordBatchEncoder
@@ -58,6 +65,16 @@ class KoGNERDataCollator:
         """The entity's own type followed by the types it implies (``label_implications``)."""
         return [label, *self.label_implications.get(label, ())]
 
+    def annotated_labels(self, example: Mapping[str, Any]) -> set[str] | None:
+        """The types ``example``'s source annotates, with implied types; ``None`` (every type) without the field."""
+        declared = example.get("annotated_labels")
+        if declared is None:
+            return None
+        annotated: set[str] = set()
+        for label in [*declared, *(entity["label"] for entity in example["ner"])]:
+            annotated.update(self.gold_labels(label))
+        return annotated
+
     def batch_labels(self, examples: Sequence[Mapping[str, Any]]) -> list[str]:
         """Gold (and implied) types of the batch in first-seen order, then sampled negatives."""
         labels: list[str] = []
@@ -66,7 +83,10 @@ class KoGNERDataCollator:
                 for label in self.gold_labels(entity["label"]):
                     if label not in labels:
                         labels.append(label)
-        candidates = [label for label in self.negative_label_pool if label not in labels]
+        pool: set[str] = set()
+        for annotated in map(self.annotated_labels, examples):
+            pool.update(self.negative_label_pool if annotated is None else annotated)
+        candidates = sorted(pool - set(labels))
         if candidates and self.num_negative_labels > 0:
             labels += self._random.sample(candidates, min(self.num_negative_labels, len(candidates)))
         return labels
@@ -82,6 +102,13 @@ class KoGNERDataCollator:
 
         num_words = batch["word_mask"].shape[1]
         targets = torch.zeros((len(windows), num_words * self.max_width, len(labels)))
+        annotated = [self.annotated_labels(example) for example in examples]
+        if any(labels_of is not None for labels_of in annotated):
+            batch["label_mask"] = torch.tensor(
+                [[annotated[w.example_index] is None or label in annotated[w.example_index] for label in labels]
+                 for w in windows],
+                dtype=torch.bool,
+            )
         distill_index: list[tuple[int, int]] = []
         teacher_rows: list[int] = []
         for row, window in enumerate(windows):
@@ -118,3 +145,12 @@ class KoGNERDataCollator:
             batch["teacher_vectors"] = self.teacher.vectors[torch.tensor(teacher_rows, dtype=torch.long)].float()
             self.stats["links_used"] += len(teacher_rows)
         return batch
+
+    def rng_state(self) -> dict[str, Any]:
+        """The negative-label sampler's random state, JSON-ready (checkpointed by ``KoGNERTrainer``)."""
+        version, internal, gauss_next = self._random.getstate()
+        return {"version": version, "internal": list(internal), "gauss_next": gauss_next}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from ``rng_state()``, so sampling continues exactly where it was saved."""
+        self._random.setstate((state["version"], tuple(state["internal"]), state["gauss_next"]))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from transformers import set_seed
 
-from modeling_kogner import KoGNERModel
+from kogner.atomic import atomic_write_json, partial_path, publish_folder
+
+from modeling_kogner import EntityIndex, KoGNERModel
 
 from .collator import KoGNERDataCollator, TeacherTable
 from kogner.corpora.mix import label_pool, load_training_mix, resolve_eval_sets
@@ -21,8 +25,10 @@ from .trainer import KoGNERTrainer
 logger = logging.getLogger("kogner.train")
 
 
-def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any]]:
-    """Teacher vectors and index from a ``build_teacher.py`` output folder, plus a summary for the card."""
+def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any], EntityIndex]:
+    """Teacher vectors and index from a ``build_teacher.py`` output folder, a summary for the card, and the entity
+    index saved with the model (for ``link=True``). Entities without a trained Z'' (in no relation triple) are not
+    distillation targets: they are absent from the table's ``row_of``."""
     from kogner.teacher.artifact import Teacher
 
     teacher = Teacher.load(directory)
@@ -34,10 +40,11 @@ def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any]]:
         "edges": metadata.get("edges", "unknown"),
         "H = [Z, Z', Z''] sizes": json.dumps(metadata.get("dims", {"H": teacher.dim})),
         "Graph Transformer node-type accuracy (held out)": metrics.get("gnn", {}).get("test_accuracy", "n/a"),
-        "TransR MRR / Hits@10": f"{metrics.get('transr', {}).get('mrr', 'n/a')} / "
-                                f"{metrics.get('transr', {}).get('hits_at_10', 'n/a')}",
+        "TransR MRR / Hits@10": [metrics.get("transr", {}).get(key, "n/a") for key in ("mrr", "hits_at_10")],
+        "entities with a trained Z'' (distillation targets)": f"{int(teacher.covered.sum())} of {len(teacher)}",
     }
-    return TeacherTable(teacher.vectors, teacher.index), summary
+    index = EntityIndex(teacher.kg_ids, teacher.names, teacher.vectors, teacher.types)
+    return TeacherTable(teacher.vectors, teacher.covered_index), summary, index
 
 
 def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
@@ -80,7 +87,8 @@ def check_links(dataset: Any, teacher: TeacherTable) -> Counter:
             counts["known" if link["kg_id"] in teacher.row_of else "unknown"] += 1
     if counts["unknown"]:
         logger.warning(
-            "%d of %d kge links name KG ids missing from the teacher; they are skipped during distillation",
+            "%d of %d kge links name KG ids missing from the teacher or without a trained Z'' (uncovered); they "
+            "are skipped during distillation",
             counts["unknown"], counts["known"] + counts["unknown"],
         )
     if counts["known"] == 0:
@@ -88,13 +96,30 @@ def check_links(dataset: Any, teacher: TeacherTable) -> Counter:
     return counts
 
 
+def check_world_size(training_args: Any) -> None:
+    """Refuse to train alone in a process that a multi-process launcher started as one of several (e.g.
+    ``accelerate launch --multi_gpu`` on a machine without GPUs, without ``--use_cpu true``): each process would
+    train, evaluate and save its own model."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and training_args.world_size != launched:
+        raise RuntimeError(
+            f"this process was started as one of WORLD_SIZE={launched} processes but trains as a job of "
+            f"{training_args.world_size}: every process would train its own model. Without GPUs, add --use_cpu true "
+            "(the processes then train as one job over gloo): accelerate launch --multi_gpu --num_processes "
+            f"{launched} train.py ... --use_cpu true"
+        )
+
+
 def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[str, Any]:
     """Train, evaluate and save; returns the final evaluation results per set."""
+    check_world_size(training_args)
     set_seed(training_args.seed)
     teacher, teacher_summary = None, None
     if data_args.teacher and model_args.dist_weight > 0:
-        teacher, teacher_summary = load_teacher(data_args.teacher)
+        teacher, teacher_summary, entity_index = load_teacher(data_args.teacher)
     model, base_encoder = build_model(model_args, teacher.dim if teacher else 0)
+    if teacher is not None:
+        model.entity_index = entity_index  # saved with the model: predict_entities(..., link=True)
 
     train_dataset = load_training_mix(data_args.train_data, data_args.data_dir, training_args.seed)
     if data_args.max_train_samples:
@@ -122,17 +147,23 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
             "label implications": ", ".join(data_args.label_implications) or "none",
         },
         "training_scale": f"{len(train_dataset)} sentences from {', '.join(data_args.train_data)}",
+        # for the card's sources, licences and model-index (see kogner.training.model_card)
+        "train_data": list(data_args.train_data), "eval_data": list(data_args.eval_data or []),
+        "sources": [*data_args.train_data, *(data_args.eval_data or []), *(data_args.test_data or [])],
+        "data_dir": data_args.data_dir,
     }
     if training_args.device.type == "cpu":
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every loader
+    eval_dataset, eval_labels = trainer_eval_sets(eval_sets)
+    check_best_metric(training_args, eval_sets)
     trainer = KoGNERTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        eval_dataset={name: dataset for name, (dataset, _) in eval_sets.items()} or None,
+        eval_dataset=eval_dataset,
         data_collator=collator,
         processing_class=model.tokenizer,
-        eval_labels={name: labels for name, (_, labels) in eval_sets.items()},
+        eval_labels=eval_labels,
         encoder_learning_rate=training_args.encoder_learning_rate,
         card_info=card_info,
     )
@@ -140,24 +171,66 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     if collator.stats:
         logger.info("collator counts: %s", dict(collator.stats))
 
-    trainer.save_model(training_args.output_dir)  # before evaluating: a failure there must not lose the model
+    save_final_model(trainer, training_args.output_dir)  # before evaluating: a failure there must not lose it
     results: dict[str, dict[str, Any]] = {}
     if test_sets:
         trainer.eval_labels.update({name: labels for name, (_, labels) in test_sets.items()})
+        trainer.last_eval_results.clear()  # the card shows the test sets only
         trainer.evaluate({name: dataset for name, (dataset, _) in test_sets.items()}, metric_key_prefix="test")
-        results = trainer.last_eval_results
+        results = {name: trainer.last_eval_results[name] for name in test_sets}
     if trainer.is_world_process_zero():
         trainer.create_model_card()
-        Path(training_args.output_dir, "eval_results.json").write_text(json.dumps(results, indent=2))
+        atomic_write_json(Path(training_args.output_dir, "eval_results.json"), results)
         run_log = {"world_size": training_args.world_size, "device": str(training_args.device),
                    "log_history": trainer.state.log_history}
-        Path(training_args.output_dir, "training_log.json").write_text(json.dumps(run_log, indent=2))
+        atomic_write_json(Path(training_args.output_dir, "training_log.json"), run_log)
         if results:
             print("\n" + markdown_table(results) + "\n", flush=True)
         print(f"model saved to {training_args.output_dir}", flush=True)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="KoGNER model trained with train.py")
     return results
+
+
+def trainer_eval_sets(eval_sets: dict[str, tuple[Any, list[str]]]) -> tuple[Any, dict[str, list[str]]]:
+    """``eval_dataset`` and ``eval_labels`` for KoGNERTrainer: one set is passed alone, so that Trainer names its
+    metrics ``eval_f1`` etc.; several are a dict, named ``eval_<set>_f1``."""
+    if len(eval_sets) == 1:
+        (dataset, labels), = eval_sets.values()
+        return dataset, {"eval": labels}
+    return ({name: dataset for name, (dataset, _) in eval_sets.items()} or None,
+            {name: labels for name, (_, labels) in eval_sets.items()})
+
+
+def check_best_metric(training_args: Any, eval_sets: dict[str, tuple[Any, list[str]]]) -> None:
+    """Fail before training when ``metric_for_best_model`` names a metric the evaluation will not report."""
+    metric = training_args.metric_for_best_model
+    if metric is None or not eval_sets:
+        return
+    prefixes = [""] if len(eval_sets) == 1 else [f"{name}_" for name in eval_sets]
+    available = {
+        f"{prefix}{key}"
+        for prefix, (_, labels) in zip(prefixes, eval_sets.values())
+        for key in ("precision", "recall", "f1", *(f"{label.replace(' ', '_')}_f1" for label in labels))
+    }
+    if metric.removeprefix("eval_") not in available:
+        raise ValueError(
+            f"--metric_for_best_model {metric}: the evaluation reports {', '.join(sorted(available))} "
+            f"(with {len(eval_sets)} --eval_data set(s)); it computes no loss"
+        )
+
+
+def save_final_model(trainer: Any, output_dir: str) -> None:
+    """Save the model to a temporary folder, then publish it into ``output_dir`` with ``config.json`` last: a run
+    killed while saving leaves no ``config.json``, so a half-written model is never loaded as a complete one."""
+    staging = partial_path(Path(output_dir) / "final-model")
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)  # left over by a killed run
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging), _internal_call=True)  # the Hub push, if asked, comes at the end of the run
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        publish_folder(staging, output_dir, marker="config.json")
 
 
 def _eval_sets(sources: list[str], data_args: Any, default_split: str) -> dict[str, tuple[Any, list[str]]]:

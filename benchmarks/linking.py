@@ -1,0 +1,196 @@
+"""Entity linking accuracy of a KoGNER model trained with distillation (``predict_entities(..., link=True)``).
+
+Gold spans are linked by the model (nearest teacher entity to the span's distilled vector, see
+``modeling_kogner/linking_kogner.py``) and scored by accuracy@1/@5 against their gold KG id, on:
+
+* ``kg_test_entity_disjoint``: the generated KG test split, only links whose KG id appears in no training sentence
+  (entity-disjoint even when the data was split at random; ``make_bmg_dataset.py --split entity-disjoint``
+  keeps them all);
+* ``corpora``: benchmark test spans linked to the KG by name (`kogner.corpora.linking.link_corpus`: normalised
+  exact name/synonym, type-compatible), e.g. NCBI-disease mentions -> MONDO/HPO ids.
+
+Both are compared with a name-string baseline over the same entity index: exact normalised-name lookup (several
+entities with that name: the lowest row), else the closest name by ``difflib`` similarity. Results:
+``benchmarks/results/linking.json`` with ``kg_test_entity_disjoint: {acc_at_1, acc_at_5}`` and
+``name_baseline: {acc_at_1}``. Note: corpus ids come from a name match, so the name baseline is favoured there.
+
+    python benchmarks/linking.py --model runs/release/model --kg-data runs/data-disjoint
+    python benchmarks/linking.py --model M --corpora ncbi_disease bc5cdr --kg biokg-lite --max-spans 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from common import RESULTS_DIR, heavy_processes, machine_info, write_json  # noqa: E402
+from protocols import git_commit  # noqa: E402
+
+from tqdm.auto import tqdm  # noqa: E402
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a KoGNER model saved with its entity index")
+    parser.add_argument("--kg-data", default="runs/data-disjoint",
+                        help="generated KG dataset (train + test splits); 'none' = skip")
+    parser.add_argument("--corpora", nargs="*", default=["ncbi_disease", "bc5cdr"],
+                        help="benchmark corpora whose test mentions are linked by name (default %(default)s)")
+    parser.add_argument("--kg", default="biokg-lite",
+                        help="KG whose names + synonyms give the corpus spans their ids; 'index' = the model's "
+                             "entity index names (default %(default)s)")
+    parser.add_argument("--kg-cache", default="runs/kg-cache", help="biokg-lite cache folder")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--max-spans", type=int, default=3000, help="random sample of spans per set (0 = all)")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the span sample")
+    parser.add_argument("--output", default=str(RESULTS_DIR / "linking.json"), help="results JSON")
+    args = parser.parse_args(argv)
+    args.command = "python benchmarks/linking.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+class NameBaseline:
+    """Exact normalised-name lookup in the index, else the most similar name (difflib)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        from kogner.words import normalize_mention
+
+        self.normalize = normalize_mention
+        self.keys = [normalize_mention(name) for name in names]
+        self.exact: dict[str, int] = {}
+        for row, key in enumerate(self.keys):
+            self.exact.setdefault(key, row)
+        self.unique_keys = list(self.exact)
+
+    def __call__(self, text: str) -> tuple[int, str]:
+        key = self.normalize(text)
+        if key in self.exact:
+            return self.exact[key], "exact"
+        close = difflib.get_close_matches(key, self.unique_keys, n=1, cutoff=0.0)
+        return (self.exact[close[0]], "fuzzy") if close else (-1, "none")
+
+
+def spans_of(dataset: Any, keep: Any, max_width: int) -> tuple[list[list[str]], list[tuple[int, int, int]], list[str]]:
+    """Sentences, ``(sentence, start, end)`` spans and gold ids of the ``kge`` links ``keep`` accepts."""
+    sentences, spans, gold = [], [], []
+    for tokens, links in zip(dataset["tokens"], dataset["kge"]):
+        chosen = [link for link in links if keep(link) and link["end"] - link["start"] < max_width]
+        if chosen:
+            for link in chosen:
+                spans.append((len(sentences), link["start"], link["end"]))
+                gold.append(link["kg_id"])
+            sentences.append(list(tokens))
+    return sentences, spans, gold
+
+
+def sample(spans: list, gold: list, limit: int, seed: int) -> tuple[list, list]:
+    if not limit or len(spans) <= limit:
+        return spans, gold
+    chosen = sorted(random.Random(seed).sample(range(len(spans)), limit))
+    return [spans[i] for i in chosen], [gold[i] for i in chosen]
+
+
+def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans: list[tuple[int, int, int]],
+          gold: list[str], batch_size: int, name: str) -> dict[str, Any]:
+    """Model accuracy@1/@5 and the name baseline's accuracy@1 on the same spans."""
+    from modeling_kogner.linking_kogner import link_spans
+
+    index = model.entity_index
+    index_ids = set(index.kg_ids)
+    known = [kg_id in index_ids for kg_id in gold]
+    hits1 = hits5 = base1 = 0
+    kinds: dict[str, int] = {}
+    chunk = 256
+    for first in tqdm(range(0, len(spans), chunk), desc=name, unit="chunk"):
+        part = spans[first : first + chunk]
+        used = sorted({sentence for sentence, _, _ in part})
+        local = {sentence: position for position, sentence in enumerate(used)}
+        found = link_spans(model, [sentences[s] for s in used], [(local[s], a, b) for s, a, b in part], 5, batch_size)
+        for (sentence, start, end), top, kg_id in zip(part, found, gold[first : first + chunk]):
+            ids = [index.kg_ids[row] for row, _ in top]
+            hits1 += ids[0] == kg_id
+            hits5 += kg_id in ids
+            row, kind = baseline(" ".join(sentences[sentence][start : end + 1]))
+            kinds[kind] = kinds.get(kind, 0) + 1
+            base1 += row >= 0 and index.kg_ids[row] == kg_id
+    count = len(spans)
+    return {"spans": count, "gold_in_index": sum(known),
+            "acc_at_1": round(hits1 / count, 4) if count else None,
+            "acc_at_5": round(hits5 / count, 4) if count else None,
+            "name_baseline_acc_at_1": round(base1 / count, 4) if count else None, "name_baseline_lookups": kinds}
+
+
+def kg_test(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any] | None:
+    from datasets import load_from_disk
+
+    if args.kg_data == "none":
+        return None
+    data = load_from_disk(args.kg_data)
+    seen = {link["kg_id"] for links in data["train"]["kge"] for link in links}
+    sentences, spans, gold = spans_of(data["test"], lambda link: link["kg_id"] not in seen, model.config.max_width)
+    total_links, disjoint_links = sum(len(links) for links in data["test"]["kge"]), len(gold)
+    spans, gold = sample(spans, gold, args.max_spans, args.seed)
+    result = score(model, baseline, sentences, spans, gold, args.batch_size, "KG test (entity-disjoint)")
+    return {**result, "test_links": total_links, "entity_disjoint_links": disjoint_links,
+            "distinct_entities_scored": len(set(gold))}
+
+
+def corpus_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any]:
+    from kogner.corpora.linking import link_corpus
+    from kogner.corpora.registry import load_benchmark
+
+    if not args.corpora:
+        return {}
+    if args.kg == "index":
+        source = model.entity_index
+    else:
+        from kogner.kg import load_kg
+
+        source = load_kg(args.kg, **({"cache_dir": args.kg_cache} if args.kg == "biokg-lite" else {}))
+    index_ids = set(model.entity_index.kg_ids)
+    results = {}
+    for corpus in args.corpora:
+        dataset, report = link_corpus(load_benchmark(corpus, "test", args.data_dir), source)
+        sentences, spans, gold = spans_of(dataset, lambda link: link["kg_id"] in index_ids, model.config.max_width)
+        spans, gold = sample(spans, gold, args.max_spans, args.seed)
+        results[corpus] = {**score(model, baseline, sentences, spans, gold, args.batch_size, corpus),
+                           "mentions": report["mentions"], "linked_by_name": report["linked"]}
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from modeling_kogner import KoGNERModel
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    machine, busy, started = machine_info(device), heavy_processes(), time.time()
+    model = KoGNERModel.from_pretrained(args.model).to(device)
+    if model.entity_index is None:
+        raise SystemExit(f"--model {args.model}: no entity index (entity_index.safetensors); train it with a teacher")
+    baseline = NameBaseline(model.entity_index.names)
+    kg = kg_test(args, model, baseline)
+    corpora = corpus_sets(args, model, baseline)
+    results = {
+        "command": args.command, "commit": git_commit(), "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"),
+        "busy_with_at_start": busy, "model": args.model, "index_entities": len(model.entity_index),
+        "kg_test_entity_disjoint": kg and {key: kg[key] for key in ("acc_at_1", "acc_at_5", "spans")},
+        "name_baseline": kg and {"acc_at_1": kg["name_baseline_acc_at_1"], "lookups": kg["name_baseline_lookups"]},
+        "kg_test_details": kg, "corpora": corpora,
+        "method": "cosine nearest neighbour of MLP_span(span) among MLP_dist(H) of every index entity; baseline: "
+                  "exact normalised name, else difflib's closest name",
+        "seconds": round(time.time() - started, 1),
+    }
+    write_json(Path(args.output), results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

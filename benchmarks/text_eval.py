@@ -1,0 +1,115 @@
+"""Shared by abstracts.py, label_descriptions.py and onnx_accuracy.py: corpus documents, character-level gold spans,
+the provenance of a results file, resumable per-corpus results.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from common import REPO_ROOT, machine_info
+
+CharSpan = tuple[int, int, str]  # (start char, end char exclusive, label)
+
+
+@dataclass
+class Document:
+    """Consecutive corpus sentences joined into one text, with each sentence's character span and the gold entities
+    as character spans of that text."""
+
+    text: str
+    sentences: list[tuple[int, int]]
+    gold: list[CharSpan]
+
+
+def commit() -> str:
+    """``git rev-parse --short HEAD``, with "plus uncommitted changes" when the tree is dirty."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{head} plus uncommitted changes" if git("status", "--porcelain") else head
+
+
+def provenance(device: str = "cpu") -> dict[str, Any]:
+    """Command, commit, machine and date of a run."""
+    return {"command": "python " + " ".join(sys.argv), "commit": commit(), "machine": machine_info(device)}
+
+
+def read_documents(corpus: str, split: str, data_dir: str | None, sentences_per_document: int) -> tuple[list[Document], str]:
+    """The documents of a corpus split and how they were formed.
+
+    Files with ``-DOCSTART-`` lines (JNLPBA) give their own documents; the others (NCBI-disease, BC5CDR, BC2GM list
+    the sentences of each abstract consecutively, without a boundary) are cut into pseudo-abstracts of
+    ``sentences_per_document`` consecutive sentences. Sentences are the corpus tokens joined by spaces, and
+    sentences are joined by one space, as a whole abstract would be passed to ``predict_entities``.
+    """
+    from kogner.corpora.iob import DOCSTART, iob_to_spans, read_iob_sentences
+    from kogner.corpora.registry import SPLIT_FILES, resolve_data_dir, tag_label
+
+    split = {"dev": "validation", "devel": "validation"}.get(split, split)
+    if split not in SPLIT_FILES:
+        raise ValueError(f"unknown split {split!r}: expected one of {sorted(SPLIT_FILES)}")
+    path = resolve_data_dir(data_dir) / corpus / SPLIT_FILES[split]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (corpus {corpus!r}, split {split!r}); set --data-dir")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    doc_starts = [number for number, line in enumerate(lines, start=1) if line.split("\t")[0].strip() == DOCSTART]
+    groups: list[list[Any]] = []
+    for sentence in read_iob_sentences(path):
+        if doc_starts:
+            document = sum(1 for line in doc_starts if line < sentence.first_line)
+            while len(groups) < document:
+                groups.append([])
+            groups[document - 1].append(sentence)
+        elif not groups or len(groups[-1]) >= sentences_per_document:
+            groups.append([sentence])
+        else:
+            groups[-1].append(sentence)
+    how = "-DOCSTART- documents" if doc_starts else f"{sentences_per_document} consecutive sentences per document"
+    return [_document(group, iob_to_spans, tag_label) for group in groups if group], how
+
+
+def _document(sentences: Sequence[Any], iob_to_spans: Any, tag_label: Any) -> Document:
+    text_parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    gold: list[CharSpan] = []
+    cursor = 0
+    for sentence in sentences:
+        starts, ends = [], []
+        for token in sentence.tokens:
+            if starts:
+                text_parts.append(" ")
+                cursor += 1
+            elif text_parts:  # between sentences
+                text_parts.append(" ")
+                cursor += 1
+            starts.append(cursor)
+            text_parts.append(token)
+            cursor += len(token)
+            ends.append(cursor)
+        spans.append((starts[0], ends[-1]))
+        gold += [(starts[first], ends[last], tag_label(tag)) for first, last, tag in iob_to_spans(sentence.tags)]
+    return Document("".join(text_parts), spans, gold)
+
+
+def char_spans(entities: Sequence[dict[str, Any]]) -> list[CharSpan]:
+    return [(entity["start"], entity["end"], entity["label"]) for entity in entities]
+
+
+def load_results(path: Path, force: bool) -> dict[str, Any]:
+    """Results already in ``path`` (corpora done by an earlier, interrupted run), unless ``force``."""
+    if path.is_file() and not force:
+        return json.loads(path.read_text())
+    return {}
+
+
+def save_results(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=2, default=str))
+    temporary.replace(path)

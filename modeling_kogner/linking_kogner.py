@@ -1,0 +1,207 @@
+"""Entity linking in the distillation space: a span and a KG entity are close where the distillation loss put them.
+
+Training pulls ``MLP_span(span)`` towards ``MLP_dist(H_e)`` for spans linked to entity ``e`` (paper eq. 6). At
+inference the same two maps give every predicted span and every KG entity a vector in that space; a span is linked
+to the entity whose vector is nearest by cosine similarity. The entities (KG ids, names, types and teacher vectors
+``H``) form an [`EntityIndex`], saved next to the weights as ``entity_index.safetensors`` (``H``, float16) and
+``entity_index.json`` (ids, names, types) when the model was trained with a teacher. Imports only torch,
+transformers (and safetensors, one of its dependencies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+ENTITY_INDEX_VECTORS = "entity_index.safetensors"
+ENTITY_INDEX_TABLE = "entity_index.json"
+NO_INDEX_MESSAGE = (
+    "link=True needs the model's entity index ({files}), which is saved with a model trained with a teacher "
+    "(train.py --teacher DIR with dist_weight > 0); this model has none. Set one with "
+    "model.entity_index = EntityIndex(kg_ids, names, teacher_vectors)."
+)
+
+
+class EntityIndex:
+    """The KG entities a model links spans to: ids, names, types and their teacher vectors ``H`` ``[M, r]``."""
+
+    def __init__(
+        self, kg_ids: Sequence[str], names: Sequence[str], vectors: torch.Tensor, types: Sequence[str] | None = None
+    ) -> None:
+        if vectors.dim() != 2 or vectors.shape[0] != len(kg_ids):
+            raise ValueError(f"entity index: {len(kg_ids)} ids but vectors of shape {list(vectors.shape)}")
+        if len(names) != len(kg_ids) or (types is not None and len(types) != len(kg_ids)):
+            raise ValueError(f"entity index: {len(kg_ids)} ids, {len(names)} names, "
+                             f"{len(types) if types is not None else 'no'} types")
+        if len(kg_ids) == 0:
+            raise ValueError("entity index: no entities")
+        self.kg_ids = list(kg_ids)
+        self.names = list(names)
+        self.types = list(types) if types is not None else [""] * len(self.kg_ids)
+        self.vectors = vectors.detach().float().cpu()
+        self._projected: tuple[tuple, torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.kg_ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking) and the table."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({"vectors": self.vectors.half().contiguous()}, str(directory / ENTITY_INDEX_VECTORS),
+                  metadata={"entities": str(len(self))})
+        table = {"kg_ids": self.kg_ids, "names": self.names, "types": self.types}
+        (directory / ENTITY_INDEX_TABLE).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "EntityIndex":
+        """Read an index written by [`save`]; a missing or inconsistent file raises an error naming it."""
+        return cls.from_files(Path(directory) / ENTITY_INDEX_TABLE, Path(directory) / ENTITY_INDEX_VECTORS)
+
+    @classmethod
+    def from_files(cls, table_path: str | os.PathLike, vectors_path: str | os.PathLike) -> "EntityIndex":
+        from safetensors.torch import load_file
+
+        for path in (table_path, vectors_path):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"entity index file {path} is missing")
+        table = json.loads(Path(table_path).read_text(encoding="utf-8"))
+        vectors = load_file(str(vectors_path)).get("vectors")
+        if vectors is None:
+            raise ValueError(f"{vectors_path} has no tensor 'vectors'")
+        try:
+            return cls(table["kg_ids"], table["names"], vectors, table.get("types"))
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"{table_path} and {vectors_path} do not form an entity index: {error}") from error
+
+    @classmethod
+    def find(cls, name_or_path: Any, **hub_kwargs: Any) -> "EntityIndex | None":
+        """The index saved with a model (a local folder or a Hub repo), or ``None`` when it has none."""
+        if name_or_path is None:
+            return None
+        if Path(str(name_or_path)).is_dir():
+            directory = Path(str(name_or_path)) / hub_kwargs.get("subfolder", "")
+            has_index = (directory / ENTITY_INDEX_TABLE).is_file() or (directory / ENTITY_INDEX_VECTORS).is_file()
+            return cls.load(directory) if has_index else None
+        from transformers.utils import cached_file
+
+        keys = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+        options = {key: hub_kwargs[key] for key in keys if key in hub_kwargs}
+        paths = [cached_file(str(name_or_path), name, _raise_exceptions_for_missing_entries=False,
+                             _raise_exceptions_for_connection_errors=False, **options)
+                 for name in (ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS)]
+        return cls.from_files(*paths) if all(paths) else None
+
+    def projected(self, head: torch.nn.Module) -> torch.Tensor:
+        """Unit-norm ``MLP_dist(H)`` ``[M, D]`` (cached while the projection's weights are unchanged)."""
+        weight = head.teacher_projection.weight
+        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+        if self._projected is None or self._projected[0] != key:
+            with torch.no_grad():
+                vectors = head.teacher_projection(self.vectors.to(weight.device, weight.dtype))
+            self._projected = (key, torch.nn.functional.normalize(vectors.float(), dim=-1))
+        return self._projected[1]
+
+
+def check_linkable(model: Any) -> EntityIndex:
+    """The model's index, or a clear error saying why it cannot link."""
+    index = getattr(model, "entity_index", None)
+    if index is None:
+        raise ValueError(NO_INDEX_MESSAGE.format(files=f"{ENTITY_INDEX_VECTORS} + {ENTITY_INDEX_TABLE}"))
+    if model.distillation_head is None:
+        raise ValueError("link=True needs a distillation head: this model was built with teacher_dim=0")
+    if index.dim != model.config.teacher_dim:
+        raise ValueError(f"the entity index has vectors of size {index.dim}, the model's teacher_dim is "
+                         f"{model.config.teacher_dim}: they come from different teachers")
+    return index
+
+
+@torch.no_grad()
+def span_vectors(
+    model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8
+) -> torch.Tensor:
+    """Unit-norm distilled vectors ``MLP_span(span)`` ``[K, D]`` of ``spans`` = ``(text index, start, end)`` (words,
+    end inclusive, at most ``max_width`` words), each taken from the first window of its text that holds it."""
+    from .processing_kogner import span_flat_index
+
+    max_width = model.config.max_width
+    windows = model.word_encoder.windows(batch_words)
+    by_text: dict[int, list[int]] = {}
+    for position, window in enumerate(windows):
+        by_text.setdefault(window.example_index, []).append(position)
+    wanted: dict[int, list[tuple[int, int]]] = {}  # window position -> [(span number, flat span index)]
+    for number, (text, start, end) in enumerate(spans):
+        if not 0 <= end - start < max_width:
+            raise ValueError(f"span {start}..{end} of text #{text} is not 1..{max_width} words long")
+        for position in by_text.get(text, []):
+            window = windows[position]
+            if window.word_offset <= start and end < window.word_offset + window.num_words:
+                flat = span_flat_index(start - window.word_offset, end - window.word_offset, max_width)
+                wanted.setdefault(position, []).append((number, flat))
+                break
+        else:
+            raise ValueError(f"span {start}..{end} is outside text #{text}")
+    head = model.distillation_head
+    result = torch.zeros((len(spans), head.span_projection.out_features))
+    was_training = model.training
+    model.eval()
+    try:
+        positions = sorted(wanted)
+        for first in range(0, len(positions), batch_size):
+            chunk = positions[first : first + batch_size]
+            batch = {key: value.to(model.device) for key, value in
+                     model.word_encoder.collate([windows[p] for p in chunk]).items()}
+            words = model.encode_words(batch["input_ids"], batch["attention_mask"], batch["word_index"])
+            window_spans, _ = model.span_representation(words, batch["word_mask"].bool())
+            for row, position in enumerate(chunk):
+                numbers, flats = zip(*wanted[position])
+                projected = head.span_projection(window_spans[row, list(flats)])
+                result[list(numbers)] = projected.float().cpu()
+    finally:
+        model.train(was_training)
+    return torch.nn.functional.normalize(result, dim=-1)
+
+
+def link_spans(
+    model: Any,
+    batch_words: Sequence[Sequence[str]],
+    spans: Sequence[tuple[int, int, int]],
+    top_k: int = 1,
+    batch_size: int = 8,
+) -> list[list[tuple[int, float]]]:
+    """For each ``(text index, start, end)`` span, the ``top_k`` nearest entities as ``(index row, cosine)``."""
+    index = check_linkable(model)
+    if not spans:
+        return []
+    queries = span_vectors(model, batch_words, spans, batch_size)
+    entities = index.projected(model.distillation_head).to(queries.device)
+    scores, rows = (queries @ entities.T).topk(min(top_k, len(index)), dim=-1)
+    return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
+
+
+def add_links(
+    model: Any,
+    batch_words: Sequence[Sequence[str]],
+    spans_per_text: Sequence[Sequence[Any]],
+    entities_per_text: Sequence[list[dict[str, Any]]],
+    batch_size: int = 8,
+) -> None:
+    """Add ``kg_id``, ``kg_name`` and ``link_score`` (cosine) to each entity; entity ``j`` of a text is its span
+    ``j`` (``.start``/``.end`` word indices)."""
+    index = check_linkable(model)
+    spans = [(text, span.start, span.end) for text, found in enumerate(spans_per_text) for span in found]
+    links = iter(link_spans(model, batch_words, spans, 1, batch_size))
+    for entities in entities_per_text:
+        for entity in entities:
+            row, score = next(links)[0]
+            entity.update(kg_id=index.kg_ids[row], kg_name=index.names[row], link_score=round(score, 4))

@@ -1,0 +1,182 @@
+"""KG links: corpus mentions -> KG ids by name (type-compatible), and entity linking of predictions (link=True)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset, Features, Value
+
+from kogner.corpora.linking import link_corpus
+from kogner.kg.graph import KnowledgeGraph
+from kogner.schema import NER_FEATURES
+from kogner.training.collator import KoGNERDataCollator, TeacherTable
+from modeling_kogner import EntityIndex, KoGNERModel
+from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans
+from toy_data import DISEASES, DRUGS, toy_examples, toy_kg_ids
+
+TEACHER_DIM = 12
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------ corpus links
+def tiny_kg() -> KnowledgeGraph:
+    return KnowledgeGraph(
+        node_ids=["MONDO:1", "HP:1", "HGNC:1", "CHEBI:1", "HGNC:2"],
+        names=["Breast cancer", "breast cancer", "IL-2", "aspirin", "BRCA1"],
+        types=["disease", "phenotype", "gene", "chemical", "gene"],
+        descriptions=[""] * 5,
+        synonyms=[[], [], ["interleukin 2"], ["acetylsalicylic acid"], []],
+        edge_heads=[0], edge_relations=["r"], edge_tails=[1],
+    )
+
+
+def corpus() -> Dataset:
+    rows = [
+        {"tokens": ["Breast", "cancer", "and", "IL", "-", "2"],
+         "ner": [{"start": 0, "end": 1, "label": "disease"}, {"start": 3, "end": 5, "label": "protein"}],
+         "kge": [], "corpus": "a"},
+        {"tokens": ["aspirin", "or", "interleukin", "2", "in", "BRCA1"],
+         "ner": [{"start": 0, "end": 0, "label": "disease"}, {"start": 2, "end": 3, "label": "gene or gene product"},
+                 {"start": 5, "end": 5, "label": "cellular component"}],
+         "kge": [{"start": 5, "end": 5, "kg_id": "HGNC:2"}], "corpus": "a"},
+    ]
+    return Dataset.from_list(rows, features=Features({**NER_FEATURES, "corpus": Value("string")}))
+
+
+def test_link_corpus_links_type_compatible_names_and_synonyms() -> None:
+    linked, report = link_corpus(corpus(), tiny_kg())
+    assert linked[0]["kge"] == [{"start": 0, "end": 1, "kg_id": "MONDO:1"}, {"start": 3, "end": 5, "kg_id": "HGNC:1"}]
+    # "aspirin" labelled disease: a chemical in the KG, so no link (type-incompatible); the synonym links the gene;
+    # the span that was already linked keeps its link
+    assert linked[1]["kge"] == [{"start": 2, "end": 3, "kg_id": "HGNC:1"}, {"start": 5, "end": 5, "kg_id": "HGNC:2"}]
+    assert linked.column_names == ["tokens", "ner", "kge", "corpus"] and linked[0]["corpus"] == "a"
+    assert report["mentions"] == 5 and report["linked"] == 4 and report["ambiguous"] == 1  # disease + phenotype
+    assert report["per_label"]["disease"] == {"mentions": 2, "linked": 1, "share_linked": 0.5, "ambiguous": 1}
+
+
+def test_link_corpus_accepts_a_teacher_like_table() -> None:
+    class Table:
+        kg_ids, names, types = ["HGNC:1"], ["IL-2"], ["gene"]
+
+    linked, report = link_corpus(corpus(), Table())
+    assert linked[0]["kge"] == [{"start": 3, "end": 5, "kg_id": "HGNC:1"}]
+    assert report["per_label"]["gene or gene product"]["linked"] == 0  # synonyms are not in a teacher's table
+    with pytest.raises(TypeError, match="KnowledgeGraph or a Teacher"):
+        link_corpus(corpus(), object())
+
+
+# ------------------------------------------------------------------------------------------- entity linking
+def toy_index() -> EntityIndex:
+    ids = toy_kg_ids()
+    vectors = torch.randn(len(ids), TEACHER_DIM, generator=torch.Generator().manual_seed(1))
+    return EntityIndex(ids, [kg_id.split(":")[1] for kg_id in ids], vectors, [kg_id.split(":")[0] for kg_id in ids])
+
+
+@pytest.fixture(scope="module")
+def linker(tiny_encoder_dir: Path) -> KoGNERModel:
+    """A tiny model trained with distillation (weight 1) on the toy sentences, with the toy entity index."""
+    torch.manual_seed(0)
+    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, dropout=0.1, teacher_dim=TEACHER_DIM,
+                                     distillation_dim=16, dist_weight=1.0)
+    index = toy_index()
+    collator = KoGNERDataCollator.from_model(
+        model, teacher=TeacherTable(index.vectors, {kg_id: row for row, kg_id in enumerate(index.kg_ids)}))
+    examples = toy_examples()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    model.train()
+    for step in range(150):
+        batch = collator([examples[(step * 8 + offset) % len(examples)] for offset in range(8)])
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    model.entity_index = index
+    return model
+
+
+def test_linking_returns_the_right_kg_id_for_every_toy_entity(linker) -> None:
+    examples = toy_examples()
+    spans, gold = [], []
+    for number, example in enumerate(examples):
+        for link in example["kge"]:
+            spans.append((number, link["start"], link["end"]))
+            gold.append(link["kg_id"])
+    found = link_spans(linker, [example["tokens"] for example in examples], spans, top_k=3)
+    ids = linker.entity_index.kg_ids
+    accuracy = sum(ids[top[0][0]] == kg_id for top, kg_id in zip(found, gold)) / len(gold)
+    assert accuracy >= 0.9, accuracy  # a random index would give 1/16
+    assert all(-1.0 <= score <= 1.0 for top in found for _, score in top)
+    assert all(top[0][1] >= top[1][1] >= top[2][1] for top in found)
+
+
+def test_predict_entities_with_link_adds_id_name_and_score(linker) -> None:
+    texts = [f"{DRUGS[0]} was given to patients with {DISEASES[0]} .", f"{DISEASES[2]} did not respond to {DRUGS[3]} ."]
+    linked = linker.batch_predict_entities(texts, ["drug", "disease"], threshold=0.3, link=True)
+    assert sum(map(len, linked)) >= 2
+    for entity in (entity for entities in linked for entity in entities):
+        assert entity["kg_id"] == f"{entity['label']}:{entity['text']}" and entity["kg_name"] == entity["text"]
+        assert 0.0 < entity["link_score"] <= 1.0
+    plain = linker.batch_predict_entities(texts, ["drug", "disease"], threshold=0.3)
+    assert [[{key: e[key] for key in ("start", "end", "text", "label", "score")} for e in entities]
+            for entities in linked] == plain
+    assert all("kg_id" not in entity for entities in plain for entity in entities)
+    single = linker.predict_entities(texts[1], ["drug", "disease"], threshold=0.3, link=True)
+    assert [(e["text"], e["kg_id"]) for e in single] == [(e["text"], e["kg_id"]) for e in linked[1]]
+
+
+def test_link_without_an_index_raises_a_clear_error(tiny_encoder_dir: Path) -> None:
+    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
+                                     distillation_dim=16)
+    with pytest.raises(ValueError, match="entity index"):
+        model.predict_entities("aspirin helps", ["drug"], link=True)
+    no_head = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32)
+    no_head.entity_index = toy_index()
+    with pytest.raises(ValueError, match="teacher_dim=0"):
+        no_head.predict_entities("aspirin helps", ["drug"], link=True)
+
+
+def test_save_and_load_keep_the_index(linker, tmp_path: Path) -> None:
+    linker.save_pretrained(tmp_path / "model")
+    assert (tmp_path / "model" / ENTITY_INDEX_VECTORS).is_file() and (tmp_path / "model" / ENTITY_INDEX_TABLE).is_file()
+    loaded = KoGNERModel.from_pretrained(tmp_path / "model")
+    index = loaded.entity_index
+    assert index.kg_ids == linker.entity_index.kg_ids and index.names == linker.entity_index.names
+    assert index.types == linker.entity_index.types
+    assert torch.allclose(index.vectors, linker.entity_index.vectors, atol=1e-2)  # stored as float16
+    text = f"{DRUGS[1]} did not help with {DISEASES[1]} ."
+    before = linker.predict_entities(text, ["drug", "disease"], threshold=0.3, link=True)
+    after = loaded.predict_entities(text, ["drug", "disease"], threshold=0.3, link=True)
+    assert before and [(e["text"], e["kg_id"]) for e in after] == [(e["text"], e["kg_id"]) for e in before]
+    assert [e["link_score"] for e in after] == pytest.approx([e["link_score"] for e in before], abs=1e-2)
+    # as remote code in a fresh process, with only torch + transformers imported by the user
+    script = textwrap.dedent(f"""
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / 'model')!r}, trust_remote_code=True)
+        print("|".join(e["kg_id"] for e in model.predict_entities({text!r}, ["drug", "disease"], threshold=0.3,
+                                                                   link=True)))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert result.stdout.strip().split("|") == [e["kg_id"] for e in before]
+
+
+def test_a_model_saved_without_index_loads_with_none(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
+                                     distillation_dim=16)
+    model.save_pretrained(tmp_path / "plain")
+    assert not (tmp_path / "plain" / ENTITY_INDEX_TABLE).exists()
+    assert KoGNERModel.from_pretrained(tmp_path / "plain").entity_index is None
+
+
+def test_entity_index_rejects_inconsistent_parts(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="2 ids but vectors of shape"):
+        EntityIndex(["a", "b"], ["A", "B"], torch.zeros(3, 4))
+    toy_index().save(tmp_path)
+    (tmp_path / ENTITY_INDEX_VECTORS).unlink()
+    with pytest.raises(FileNotFoundError, match=ENTITY_INDEX_VECTORS):
+        EntityIndex.load(tmp_path)
