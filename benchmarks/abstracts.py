@@ -13,6 +13,7 @@ by default — never tune anything on test. Numbers mean something only for a tr
 
     python benchmarks/abstracts.py --model runs/demo/model
     python benchmarks/abstracts.py --model runs/demo/model --corpora jnlpba --max-documents 50 --threshold 0.4
+    python benchmarks/abstracts.py --boundaries-only     # no model: how often pysbd's sentences are the corpus'
 
 Results go to benchmarks/results/abstracts.json (per corpus; an interrupted run resumes with the corpora left,
 ``--force`` starts over).
@@ -33,13 +34,18 @@ ARMS = ("whole", "split", "gold sentences")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a saved KoGNER model directory")
+    parser.add_argument("--model", default=None, help="a saved KoGNER model directory (required unless "
+                        "--boundaries-only)")
+    parser.add_argument("--boundaries-only", action="store_true",
+                        help="no model: only compare pysbd's sentences with the corpus' sentence boundaries")
     parser.add_argument("--corpora", nargs="+", default=["jnlpba", "ncbi_disease", "bc5cdr"], help="corpus folders")
     parser.add_argument("--split", default="validation", help="validation (default) or train; test only on purpose")
     parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--sentences-per-document", type=int, default=10,
                         help="sentences per pseudo-abstract for corpora without -DOCSTART- (default 10)")
     parser.add_argument("--max-documents", type=int, default=None, help="only the first N documents per corpus")
+    parser.add_argument("--no-detokenize", action="store_true",
+                        help="join corpus tokens by single spaces ('0 . 5 mg / kg') instead of as running text")
     parser.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--output", default=str(RESULTS_DIR / "abstracts.json"), help="JSON results file")
@@ -47,6 +53,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.sentences_per_document < 1:
         parser.error("--sentences-per-document must be >= 1")
+    if not args.model and not args.boundaries_only:
+        parser.error("--model is required (or --boundaries-only)")
+    if args.boundaries_only and args.output == str(RESULTS_DIR / "abstracts.json"):
+        args.output = str(RESULTS_DIR / "abstracts_boundaries.json")
     return args
 
 
@@ -60,6 +70,12 @@ def evaluate_corpus(model: Any, documents: list[Document], labels: list[str], ar
     boundaries = {"pysbd_sentences": 0, "corpus_sentences": 0, "matching": 0}
     for document in tqdm(documents, desc="documents", unit="doc"):
         text = document.text
+        pysbd = set(sentence_spans(text))
+        boundaries["pysbd_sentences"] += len(pysbd)
+        boundaries["corpus_sentences"] += len(document.sentences)
+        boundaries["matching"] += len(pysbd & set(document.sentences))
+        if model is None:
+            continue
         predicted["whole"].append(char_spans(model.predict_entities(text, labels, args.threshold)))
         predicted["split"].append(char_spans(model.predict_entities(text, labels, args.threshold, split_sentences=True)))
         sentences = [text[start:end] for start, end in document.sentences]
@@ -68,13 +84,9 @@ def evaluate_corpus(model: Any, documents: list[Document], labels: list[str], ar
             (entity["start"] + start, entity["end"] + start, entity["label"])
             for (start, _), entities in zip(document.sentences, found) for entity in entities
         ])
-        pysbd = set(sentence_spans(text))
-        boundaries["pysbd_sentences"] += len(pysbd)
-        boundaries["corpus_sentences"] += len(document.sentences)
-        boundaries["matching"] += len(pysbd & set(document.sentences))
     gold = [document.gold for document in documents]
     scores = {}
-    for arm in ARMS:
+    for arm in ARMS if model is not None else ():
         result = span_scores(gold, predicted[arm])
         scores[arm] = {key: result[key] for key in ("precision", "recall", "f1", "support", "predicted")}
     return {"documents": len(documents), "labels": labels, "scores": scores, "sentence_boundaries": boundaries,
@@ -85,10 +97,10 @@ def markdown(results: dict[str, Any]) -> str:
     lines = ["| corpus | documents | F1 whole | F1 split (pysbd) | F1 gold sentences | pysbd sentences matching corpus |",
              "|---|---|---|---|---|---|"]
     for corpus, result in results.items():
-        f1 = {arm: 100 * result["scores"][arm]["f1"] for arm in ARMS}
+        f1 = {arm: f"{100 * result['scores'][arm]['f1']:.1f}" if arm in result["scores"] else "-" for arm in ARMS}
         bounds = result["sentence_boundaries"]
-        lines.append(f"| {corpus} ({result['formed_by']}) | {result['documents']} | {f1['whole']:.1f} | "
-                     f"{f1['split']:.1f} | {f1['gold sentences']:.1f} | {bounds['matching']}/{bounds['pysbd_sentences']}"
+        lines.append(f"| {corpus} ({result['formed_by']}) | {result['documents']} | {f1['whole']} | "
+                     f"{f1['split']} | {f1['gold sentences']} | {bounds['matching']}/{bounds['pysbd_sentences']}"
                      f" (corpus: {bounds['corpus_sentences']}) |")
     return "\n".join(lines)
 
@@ -101,19 +113,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = Path(args.output)
     report = load_results(output, args.force)
     settings = {key: getattr(args, key) for key in ("model", "split", "sentences_per_document", "max_documents",
-                                                    "threshold")}
+                                                    "threshold", "boundaries_only", "no_detokenize")}
     if report.get("settings") not in (None, settings):
         print(f"error: {output} holds results of other settings {report['settings']}; use --force or --output",
               file=sys.stderr)
         return 2
     report.update({**provenance(), "settings": settings})
     report.setdefault("results", {})
-    model = KoGNERModel.from_pretrained(args.model).eval()
+    model = None if args.boundaries_only else KoGNERModel.from_pretrained(args.model).eval()
     for corpus in args.corpora:
         if corpus in report["results"]:
             print(f"{corpus}: done in an earlier run, kept (--force to redo)")
             continue
-        documents, formed_by = read_documents(corpus, args.split, args.data_dir, args.sentences_per_document)
+        documents, formed_by = read_documents(corpus, args.split, args.data_dir, args.sentences_per_document,
+                                              detokenize=not args.no_detokenize)
         documents = documents[: args.max_documents]
         labels = list(BENCHMARK_LABELS.get(corpus) or sorted({label for d in documents for *_, label in d.gold}))
         print(f"{corpus} {args.split}: {len(documents)} documents ({formed_by}), labels {labels}", flush=True)

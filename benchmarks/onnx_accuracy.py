@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             found = predictor.predict_word_spans(words, labels, threshold, batch_size=args.batch_size)
             spans[name] = [[(span.start, span.end, labels[span.label]) for span in sentence] for sentence in found]
     reference = np.concatenate([array.ravel() for array in scores["torch"]])
+    # How much of the decision rests on scores that small deltas can flip (high for untrained heads).
+    report["torch_scores_within_0.1_of_threshold"] = float((np.abs(reference - threshold) < 0.1).mean())
     report["variants"] = {}
     for name in variants:
         values = np.concatenate([array.ravel() for array in scores[name]])

@@ -19,7 +19,7 @@ from pathlib import Path
 from kogner.datagen.build import DEFAULT_PER_RELATION, build_bmg_dataset
 from kogner.kg import parse_kg_options
 from kogner.datagen.card import type_counts
-from kogner.datagen.llm import LLMSettings
+from kogner.datagen.llm import add_llm_arguments, llm_settings_from_args
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -44,17 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="random (seeded), or entity-disjoint: validation/test sentences mention no KG entity "
                              "of the training sentences (kogner.datagen.splits; used by the benchmark protocols)")
     parser.add_argument("--restart", action="store_true", help="discard the progress in --out and start over")
-    llm = parser.add_argument_group("llm generator (flags override OPENAI_BASE_URL, OPENAI_API_KEY, KOGNER_LLM_MODEL)")
-    llm.add_argument("--llm-base-url", default=None, help="endpoint base, e.g. http://localhost:8000/v1")
-    llm.add_argument("--llm-model", default=None, help="model name sent to the endpoint")
-    llm.add_argument("--llm-api-key", default=None, help="API key (prefer the OPENAI_API_KEY environment variable)")
-    llm.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per request before it counts as failed")
-    llm.add_argument("--llm-retries", type=int, default=5, help="retries on 429/5xx/timeouts, exponential backoff")
-    llm.add_argument("--llm-backoff", type=float, default=1.0, help="first backoff in seconds (doubles each retry)")
-    llm.add_argument("--llm-concurrency", type=int, default=4, help="requests in flight at once")
-    llm.add_argument("--llm-temperature", type=float, default=0.7, help="sampling temperature")
-    llm.add_argument("--llm-max-tokens", type=int, default=512, help="max tokens per answer")
-    llm.add_argument("--llm-cache", default=None, help="SQLite response cache (default OUT/llm_cache.sqlite)")
+    add_llm_arguments(parser)
     parser.add_argument("--push_to_hub", "--push-to-hub", dest="push_to_hub", default=None, metavar="REPO",
                         help="also push the dataset and its card to this Hugging Face Hub dataset repo (needs network)")
     parser.add_argument("--private", action="store_true", help="with --push_to_hub: create a private repo")
@@ -67,13 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise SystemExit(f"make_bmg_dataset: --out {args.out} is a file; expected a folder (created if missing)")
     try:
-        llm = None
-        if args.generator == "llm":
-            llm = LLMSettings.from_env(
-                base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key,
-                timeout_s=args.llm_timeout, max_retries=args.llm_retries, backoff_s=args.llm_backoff,
-                concurrency=args.llm_concurrency, temperature=args.llm_temperature, max_tokens=args.llm_max_tokens,
-            )
+        llm = llm_settings_from_args(args) if args.generator == "llm" else None
         built = build_bmg_dataset(
             args.out, kg=args.kg, kg_options=parse_kg_options(args.kg_option), generator=args.generator,
             llm_settings=llm, llm_cache=args.llm_cache, per_relation=args.per_relation, rate=args.rate, seed=args.seed,

@@ -17,18 +17,13 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_kogner import KoGNERConfig
-from .decoding_kogner import SpanCandidate, batch_candidates, greedy_decode, merge_candidates
 from .encoders_kogner import build_encoder, load_tokenizer, warn_if_emulated_half_precision
+from .layers_kogner import DistillationHead, FeedForward, SpanRepresentation, TeacherProjection
 from .losses_kogner import distillation_loss, span_label_loss
-from .processing_kogner import (
-    WordBatchEncoder,
-    check_threshold,
-    encoder_token_limit,
-    normalize_labels,
-    split_words,
-)
-from .text_kogner import encode_label_prompts, label_prompts, predict_by_sentence, resolve_label_descriptions
-from .linking_kogner import EntityIndex, add_links, check_linkable
+from .prediction_kogner import KoGNERPredictionMixin
+from .linking_kogner import EntityIndex
+from .processing_kogner import WordBatchEncoder, encoder_token_limit
+from .text_kogner import encode_label_prompts, label_prompts
 
 
 @dataclass
@@ -48,62 +43,6 @@ class KoGNEROutput(ModelOutput):
     dist_loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     span_mask: torch.Tensor | None = None
-
-
-class FeedForward(nn.Sequential):
-    """Two-layer feed-forward network ``Linear -> ReLU -> Dropout -> Linear`` (the paper's FFN)."""
-
-    def __init__(self, in_features: int, out_features: int, dropout: float) -> None:
-        super().__init__(
-            nn.Linear(in_features, out_features * 2),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(out_features * 2, out_features),
-        )
-
-
-class SpanRepresentation(nn.Module):
-    """``s_pq = FFN([x_p; x_q])`` for every span of up to ``max_width`` words (paper §2.1)."""
-
-    def __init__(self, word_dim: int, hidden_size: int, max_width: int, dropout: float) -> None:
-        super().__init__()
-        self.max_width = max_width
-        self.ffn = FeedForward(2 * word_dim, hidden_size, dropout)
-
-    def forward(self, words: torch.Tensor, word_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Map words ``[B, N, d]`` (mask ``[B, N]``) to spans ``[B, N * W, h]`` and their mask ``[B, N * W]``."""
-        batch, num_words, dim = words.shape
-        ends = torch.arange(num_words, device=words.device)[:, None] + torch.arange(self.max_width, device=words.device)
-        inside = ends < num_words  # [N, W]
-        ends = ends.clamp(max=num_words - 1)
-        # FFN's first layer on [x_p; x_q] equals W_start x_p + W_end x_q + b: computing both halves once per word
-        # instead of once per span (N * W of them) gives the same result with max_width times fewer products.
-        first, activation, dropout, second = self.ffn
-        weight_start, weight_end = first.weight.split(dim, dim=1)
-        from_start = nn.functional.linear(words, weight_start, first.bias)  # [B, N, 2h]
-        from_end = nn.functional.linear(words, weight_end)  # [B, N, 2h]
-        hidden = from_start[:, :, None, :] + from_end[:, ends.reshape(-1)].reshape(batch, num_words, self.max_width, -1)
-        spans = second(dropout(activation(hidden))).reshape(batch, num_words * self.max_width, -1)
-        span_mask = inside[None] & word_mask[:, ends]  # the end word must be a real word of that window
-        return spans, span_mask.reshape(batch, num_words * self.max_width)
-
-
-class TeacherProjection(nn.Linear):
-    """``MLP_dist``: maps teacher vectors ``H`` into the distillation space (frozen by default, see the config)."""
-
-
-class DistillationHead(nn.Module):
-    """The two linear maps of eq. 6: ``MLP_span`` for student spans and ``MLP_dist`` for teacher vectors."""
-
-    def __init__(self, span_dim: int, teacher_dim: int, distillation_dim: int, freeze_teacher_projection: bool) -> None:
-        super().__init__()
-        self.span_projection = nn.Linear(span_dim, distillation_dim)
-        self.teacher_projection = TeacherProjection(teacher_dim, distillation_dim)
-        self.teacher_projection.requires_grad_(not freeze_teacher_projection)
-
-    def forward(self, spans: torch.Tensor, teacher_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Project ``[K, h]`` spans and ``[K, r]`` teacher vectors to ``[K, D]`` each."""
-        return self.span_projection(spans), self.teacher_projection(teacher_vectors.to(spans.dtype))
 
 
 class KoGNERPreTrainedModel(PreTrainedModel):
@@ -128,7 +67,7 @@ class KoGNERPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
 
-class KoGNERModel(KoGNERPreTrainedModel):
+class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
     """KoGNER span/label bi-encoder with an optional KG-distillation head.
 
     Use [`KoGNERModel.from_encoder`] to start from any Hugging Face encoder, `from_pretrained` to load a trained
@@ -351,145 +290,6 @@ class KoGNERModel(KoGNERPreTrainedModel):
         if not self.training:
             self._label_cache[key] = vectors
         return vectors
-
-    @torch.no_grad()
-    def predict_word_spans(
-        self,
-        batch_words: Sequence[Sequence[str]],
-        labels: Sequence[str],
-        threshold: float | None = None,
-        flat_ner: bool = True,
-        multi_label: bool = False,
-        batch_size: int = 8,
-        label_descriptions: Mapping[str, str] | None = None,
-    ) -> list[list[SpanCandidate]]:
-        """Decoded spans ``(start, end, label index, score)`` (word indices, end inclusive) for pre-split texts.
-
-        ``labels`` must already be normalized (see ``normalize_labels``). Texts longer than one window are cut into
-        overlapping windows whose candidates are merged before decoding. ``label_descriptions``: see
-        ``label_vectors``.
-        """
-        threshold = check_threshold(self.config.threshold if threshold is None else threshold)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        was_training = self.training
-        self.eval()
-        try:
-            label_embeddings = self.label_vectors(labels, label_descriptions)
-            windows = self.word_encoder.windows(batch_words)
-            windows.sort(key=lambda window: len(window.token_ids))  # less padding per batch
-            candidates: list[list[SpanCandidate]] = [[] for _ in batch_words]
-            for first in range(0, len(windows), batch_size):
-                chunk = windows[first : first + batch_size]
-                batch = {key: value.to(self.device) for key, value in self.word_encoder.collate(chunk).items()}
-                probabilities = torch.sigmoid(self(**batch, label_embeddings=label_embeddings).logits)
-                found = batch_candidates(
-                    probabilities,
-                    [window.num_words for window in chunk],
-                    self.config.max_width,
-                    threshold,
-                    [window.word_offset for window in chunk],
-                    best_label_only=not multi_label,
-                )
-                for window, window_found in zip(chunk, found):
-                    candidates[window.example_index].extend(window_found)
-        finally:
-            self.train(was_training)
-        return [greedy_decode(merge_candidates(found), flat_ner, multi_label) for found in candidates]
-
-    def batch_predict_entities(
-        self,
-        texts: Sequence[str],
-        labels: Sequence[str],
-        threshold: float | None = None,
-        flat_ner: bool = True,
-        multi_label: bool = False,
-        batch_size: int = 8,
-        split_sentences: bool = False,
-        label_descriptions: Mapping[str, str] | None = None,
-        link: bool = False,
-    ) -> list[list[dict[str, Any]]]:
-        """Find entities of the given types in each text.
-
-        Returns, per text, ``[{"start", "end", "text", "label", "score"}]`` with character offsets into that text
-        (``text[start:end] == entity["text"]``), sorted by position. Long texts are processed whole, in
-        overlapping windows; empty or whitespace-only texts give ``[]``.
-
-        ``split_sentences=True`` predicts on each sentence separately (split by ``pysbd``, which must then be
-        installed) and maps the offsets back into the text; entities then never cross a sentence boundary.
-        ``labels`` may also be a mapping ``{name: description or None}``, or descriptions may come as
-        ``label_descriptions={name: description}``: a described label is encoded as ``"name: description"``
-        (GLiNER-style); entities still carry the bare name.
-
-        ``link=True`` adds ``kg_id``, ``kg_name`` and ``link_score`` to each entity: the KG entity of the model's
-        entity index nearest (cosine) to the span in the distillation space (see ``linking_kogner``).
-
-        Raises:
-            ValueError: no labels, an empty or non-string label, a description for a label not asked for, or a
-                threshold outside [0, 1]; ``link=True`` on a model without an entity index.
-            ImportError: ``split_sentences=True`` without ``pysbd``.
-        """
-        if link:
-            check_linkable(self)
-        if isinstance(texts, str):
-            raise ValueError("batch_predict_entities takes a list of texts; use predict_entities for one text")
-        for position, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise ValueError(f"text #{position} must be a string, got {type(text).__name__}")
-        labels, label_descriptions = resolve_label_descriptions(labels, label_descriptions)
-        labels = normalize_labels(labels)
-        if split_sentences:
-            return predict_by_sentence(
-                self.batch_predict_entities, texts, labels=labels, threshold=threshold, flat_ner=flat_ner,
-                multi_label=multi_label, batch_size=batch_size, label_descriptions=label_descriptions, link=link,
-            )
-        words_per_text = [split_words(text) for text in texts]
-        spans_per_text = self.predict_word_spans(
-            [[word for word, _, _ in words] for words in words_per_text],
-            labels,
-            threshold,
-            flat_ner,
-            multi_label,
-            batch_size,
-            label_descriptions,
-        )
-        entities = [
-            self._entities(text, words, spans, labels)
-            for text, words, spans in zip(texts, words_per_text, spans_per_text)
-        ]
-        if link:
-            add_links(self, [[word for word, _, _ in words] for words in words_per_text], spans_per_text, entities,
-                      batch_size)
-        return entities
-
-    def predict_entities(
-        self,
-        text: str,
-        labels: Sequence[str],
-        threshold: float | None = None,
-        flat_ner: bool = True,
-        multi_label: bool = False,
-        split_sentences: bool = False,
-        label_descriptions: Mapping[str, str] | None = None,
-        link: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Entities of the given types in one text; see [`batch_predict_entities`]. Empty text gives ``[]``."""
-        return self.batch_predict_entities(
-            [text], labels, threshold, flat_ner, multi_label, batch_size=8 if split_sentences else 1,
-            split_sentences=split_sentences, label_descriptions=label_descriptions, link=link,
-        )[0]
-
-    @staticmethod
-    def _entities(
-        text: str, words: list[tuple[str, int, int]], spans: list[SpanCandidate], labels: list[str]
-    ) -> list[dict[str, Any]]:
-        entities = []
-        for span in spans:
-            start, end = words[span.start][1], words[span.end][2]
-            entities.append(
-                {"start": start, "end": end, "text": text[start:end], "label": labels[span.label], "score": span.score}
-            )
-        return entities
 
 
 KoGNERConfig.register_for_auto_class()

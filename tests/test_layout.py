@@ -129,9 +129,18 @@ def test_no_sys_path_edits_outside_tests() -> None:
     assert not offenders, f"sys.path edited in {offenders}; the package is installed (pip install -e .)"
 
 
+# app.py is the one file a Space runs (it may import nothing from the project), so it cannot be split into modules
+# the way the packages are; it gets a slightly higher, explicit bound instead of an exemption.
+LINE_LIMITS = {"app.py": 470}
+
+
 def test_source_files_are_short() -> None:
-    long_files = {str(path.relative_to(REPO_ROOT)): count for path in source_files().values()
-                  if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long_files = {}
+    for path in source_files().values():
+        name = str(path.relative_to(REPO_ROOT))
+        count = len(path.read_text(encoding="utf-8").splitlines())
+        if count > LINE_LIMITS.get(name, MAX_LINES):
+            long_files[name] = count
     assert not long_files, f"over {MAX_LINES} lines: {long_files}"
     clis = {path.name: len(path.read_text(encoding="utf-8").splitlines())
             for path in (REPO_ROOT / "data_scripts").glob("*.py")}
@@ -140,11 +149,13 @@ def test_source_files_are_short() -> None:
 
 def test_remote_code_needs_only_torch_and_transformers() -> None:
     """What transformers requires to be installed before it loads remote code (imports outside ``try`` blocks, found
-    by its own ``get_imports``) is torch, transformers and the standard library; the package imports itself with
+    by its own ``get_imports``) is torch, transformers (with its own dependency safetensors) and the standard library; the package imports itself with
     flat relative imports (remote code is loaded under another package name)."""
     from transformers.dynamic_module_utils import get_imports
 
-    allowed = {"torch", "transformers"} | set(sys.stdlib_module_names)
+    # safetensors is a hard requirement of transformers itself (its weight format), so installing transformers
+    # installs it: the entity index is stored in the same format as the weights.
+    allowed = {"torch", "transformers", "safetensors"} | set(sys.stdlib_module_names)
     offenders = []
     for module, path in source_files().items():
         if module.startswith("modeling_kogner"):

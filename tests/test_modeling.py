@@ -314,7 +314,7 @@ def test_separate_label_encoder_starts_from_the_same_weights(tiny_encoder_dir):
 
 
 def test_span_vectors_equal_the_ffn_of_concatenated_end_words():
-    from modeling_kogner.modeling_kogner import SpanRepresentation
+    from modeling_kogner.layers_kogner import SpanRepresentation
 
     torch.manual_seed(0)
     layer = SpanRepresentation(word_dim=6, hidden_size=4, max_width=3, dropout=0.0).eval()

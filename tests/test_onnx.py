@@ -123,3 +123,11 @@ def test_a_model_missing_a_module_is_refused(tiny_encoder_dir):
 def test_loading_a_folder_that_is_no_export_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="onnx_export.json"):
         KoGNERONNXModel.from_pretrained(tmp_path)
+
+
+def test_export_cli_reports_missing_heads_in_one_line(tiny_encoder_dir, tmp_path, capsys):
+    from data_scripts.export_onnx import main
+
+    assert main(["--model", str(tiny_encoder_dir), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: cannot export") and "span_representation" in error

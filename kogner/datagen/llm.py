@@ -12,6 +12,7 @@ Settings come from arguments, else the environment: ``OPENAI_BASE_URL`` (e.g.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -266,3 +267,27 @@ class LLMGenerator:
             if content is not None:
                 self.cache.put(key, content)
             yield GeneratorAnswer(row, content)
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--llm-*`` options of the data CLI (they override ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ...)."""
+    llm = parser.add_argument_group("llm generator (flags override OPENAI_BASE_URL, OPENAI_API_KEY, KOGNER_LLM_MODEL)")
+    llm.add_argument("--llm-base-url", default=None, help="endpoint base, e.g. http://localhost:8000/v1")
+    llm.add_argument("--llm-model", default=None, help="model name sent to the endpoint")
+    llm.add_argument("--llm-api-key", default=None, help="API key (prefer the OPENAI_API_KEY environment variable)")
+    llm.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per request before it counts as failed")
+    llm.add_argument("--llm-retries", type=int, default=5, help="retries on 429/5xx/timeouts, exponential backoff")
+    llm.add_argument("--llm-backoff", type=float, default=1.0, help="first backoff in seconds (doubles each retry)")
+    llm.add_argument("--llm-concurrency", type=int, default=4, help="requests in flight at once")
+    llm.add_argument("--llm-temperature", type=float, default=0.7, help="sampling temperature")
+    llm.add_argument("--llm-max-tokens", type=int, default=512, help="max tokens per answer")
+    llm.add_argument("--llm-cache", default=None, help="SQLite response cache (default OUT/llm_cache.sqlite)")
+
+
+def llm_settings_from_args(args: argparse.Namespace) -> LLMSettings:
+    """:class:`LLMSettings` from the options of :func:`add_llm_arguments` and the environment."""
+    return LLMSettings.from_env(
+        base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key, timeout_s=args.llm_timeout,
+        max_retries=args.llm_retries, backoff_s=args.llm_backoff, concurrency=args.llm_concurrency,
+        temperature=args.llm_temperature, max_tokens=args.llm_max_tokens,
+    )

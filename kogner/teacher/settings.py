@@ -36,7 +36,7 @@ class TeacherSettings:
     transr_batch_size: int = 2048
     transr_lr: float = 1e-2
     transr_negatives: int = 16            # corrupted triples per training triple (sLCWA)
-    transr_margin: float = 2.0            # margin of the self-adversarial negative sampling loss (L2 distances)
+    transr_margin: float = 6.0            # margin of the self-adversarial negative sampling loss (L1 distances)
     transr_split: tuple[float, float, float] = (0.9, 0.05, 0.05)
     transr_max_train_triples: int | None = None   # cap on training triples (None = all); keeps every entity covered
     transr_max_eval_triples: int = 2000   # held-out triples ranked for MRR/Hits (a random subset above this)

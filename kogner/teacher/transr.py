@@ -5,9 +5,11 @@
   a relation triple gets a trained vector. ``transr_max_train_triples`` can cap the training part for very large
   graphs; the sample then starts with one triple per entity (`covering_sample`), so coverage is kept.
 * Training: PyKEEN's sLCWA training loop (``transr_negatives`` corrupted triples per positive, self-adversarial
-  negative sampling loss), first TransE, then TransR initialised from it as in the TransR paper (Lin et al., 2015:
-  entity and relation vectors from TransE, identity projections), so TransR starts where TransE ends and learns
-  relation-specific projections on top.
+  negative sampling loss with margin ``transr_margin`` on L1 distances). First TransE (``transr_init_epochs``),
+  then TransR initialised from it as in the TransR paper (Lin et al., 2015: entity and relation vectors from
+  TransE, identity projections; ``transr_epochs``). The norm bounds are set so that this initial TransR scores
+  every triple exactly as the trained TransE does, and it learns relation-specific projections from there.
+  The TransE baseline reported beside TransR is that initialisation (``transr_init_epochs`` epochs).
 * Evaluation: PyKEEN's filtered rank-based evaluator (both sides, realistic ranks, filtered by every known
   triple) on the same held-out triples for both models: MRR, Hits@1, Hits@10.
 * Coverage: entities in no triple have no trained Z''. They are recorded (``covered`` mask, saved in
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,7 +78,7 @@ def covering_sample(triples: torch.Tensor, limit: int, generator: torch.Generato
 
 
 def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch.device, seed: int,
-           epochs: int, model_kwargs: dict[str, Any]) -> tuple[Any, list[float], float]:
+           epochs: int, model_kwargs: dict[str, Any], max_norm: float | None = None) -> tuple[Any, list[float], float]:
     """One PyKEEN model trained with its sLCWA loop; returns the model, the loss per epoch and the seconds taken."""
     from pykeen.models import model_resolver
     from pykeen.training import SLCWATrainingLoop
@@ -85,13 +88,15 @@ def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch
                                 loss="NSSA", loss_kwargs={"margin": settings.transr_margin,
                                                           "adversarial_temperature": 1.0},
                                 **model_kwargs).to(device)
+    if max_norm is not None:  # TransR passes max_projection_norm to its constrainers but not to its interaction
+        model.interaction.max_projection_norm = max_norm
     optimizer = torch.optim.Adam(model.get_grad_params(), lr=settings.transr_lr)
     loop = SLCWATrainingLoop(model=model, triples_factory=train, optimizer=optimizer,
                              negative_sampler="basic",
                              negative_sampler_kwargs={"num_negs_per_pos": settings.transr_negatives})
     start = time.perf_counter()
     losses = loop.train(triples_factory=train, num_epochs=epochs, batch_size=settings.transr_batch_size,
-                        use_tqdm=False, use_tqdm_batch=False)
+                        use_tqdm=False, use_tqdm_batch=False, pin_memory=device.type == "cuda")
     return model, [float(loss) for loss in losses or []], round(time.perf_counter() - start, 2)
 
 
@@ -107,6 +112,23 @@ def _evaluate(model: Any, triples: torch.Tensor, filter_triples: list[torch.Tens
             "hits_at_10": round(float(metric("both.realistic.hits_at_10")), 5)}
 
 
+def _pretrained(tensor: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A PyKEEN initializer that fills a weight with a copy of ``tensor``.
+
+    Unlike ``PretrainedInitializer`` it never hands out ``tensor`` itself: the training loop resets the model before
+    training (torch's own ``reset_parameters`` overwrites the weight in place, then PyKEEN's initializer runs), and
+    a weight that shared ``tensor``'s storage would have overwritten the pretrained values by then.
+    """
+    source = tensor.detach().clone()
+
+    def initialize(weight: torch.Tensor) -> torch.Tensor:
+        if weight.shape != source.shape:
+            raise ValueError(f"pretrained shape {list(source.shape)} does not fit the weight {list(weight.shape)}")
+        return source.to(device=weight.device, dtype=weight.dtype, copy=True)
+
+    return initialize
+
+
 def _identity_projections(num_relations: int, entity_dim: int, relation_dim: int) -> torch.Tensor:
     """``[R, d, k]`` projections that keep the first ``k`` coordinates (the identity when ``k == d``)."""
     return torch.eye(entity_dim, relation_dim).expand(num_relations, entity_dim, relation_dim).clone()
@@ -119,7 +141,6 @@ def logical_stage(graph: KnowledgeGraph, settings: TeacherSettings,
     ``evaluate_on="validation"`` scores the validation triples instead of the test triples (for tuning).
     Returns a ``[M, 0]`` tensor when the graph has fewer than ``MIN_TRIPLES`` distinct relation triples.
     """
-    from pykeen.nn.init import PretrainedInitializer
     from pykeen.triples import TriplesFactory
 
     triples, relation_names = relation_triples(graph)
@@ -155,20 +176,22 @@ def logical_stage(graph: KnowledgeGraph, settings: TeacherSettings,
 
     transe, transe_losses, transe_seconds = _train(
         "TransE", train_used, settings, device, settings.seed, settings.transr_init_epochs,
-        {"embedding_dim": dim, "scoring_fct_norm": 2})
+        {"embedding_dim": dim, "scoring_fct_norm": 1})
     transe_metrics = _evaluate(transe, eval_triples, filters)
     entity_init = transe.entity_representations[0](indices=None).detach().cpu()
     relation_init = transe.relation_representations[0](indices=None).detach().cpu()
     relation_dim = min(settings.transr_relation_dim or dim, dim)
+    # TransE's unit-L2 entities have L1 norms <= sqrt(d): with that bound (instead of 1) on entities and projected
+    # entities, and no bound on relation vectors (TransE has none), TransR starts with exactly TransE's scores
     transr_kwargs: dict[str, Any] = {
-        "embedding_dim": dim, "relation_dim": relation_dim, "scoring_fct_norm": 2,
-        "entity_initializer": PretrainedInitializer(entity_init),
-        "relation_initializer": PretrainedInitializer(relation_init[:, :relation_dim].contiguous()),
-        "relation_projection_initializer": PretrainedInitializer(
-            _identity_projections(len(relation_names), dim, relation_dim)),
+        "embedding_dim": dim, "relation_dim": relation_dim, "scoring_fct_norm": 1,
+        "max_projection_norm": dim ** 0.5, "relation_constrainer": None,
+        "entity_initializer": _pretrained(entity_init),
+        "relation_initializer": _pretrained(relation_init[:, :relation_dim]),
+        "relation_projection_initializer": _pretrained(_identity_projections(len(relation_names), dim, relation_dim)),
     }
     transr, transr_losses, transr_seconds = _train("TransR", train_used, settings, device, settings.seed,
-                                                   settings.transr_epochs, transr_kwargs)
+                                                   settings.transr_epochs, transr_kwargs, max_norm=dim ** 0.5)
     transr_metrics = _evaluate(transr, eval_triples, filters)
     embeddings = transr.entity_representations[0](indices=None).detach().float().cpu()
     if not covered.all():
