@@ -64,18 +64,18 @@ class PhaseClock:
 
     @contextmanager
     def attached(self) -> Iterator["PhaseClock"]:
-        from modeling_kogner import modeling_kogner, processing_kogner
+        from modeling_kogner import prediction_kogner, processing_kogner
 
-        originals = {name: getattr(modeling_kogner, name) for name in DECODING}
+        originals = {name: getattr(prediction_kogner, name) for name in DECODING}
         windows = processing_kogner.WordBatchEncoder.windows
         try:
             for name, function in originals.items():
-                setattr(modeling_kogner, name, self._timed("decode", function))
+                setattr(prediction_kogner, name, self._timed("decode", function))
             processing_kogner.WordBatchEncoder.windows = self._timed("windows", windows)
             yield self
         finally:
             for name, function in originals.items():
-                setattr(modeling_kogner, name, function)
+                setattr(prediction_kogner, name, function)
             processing_kogner.WordBatchEncoder.windows = windows
 
 

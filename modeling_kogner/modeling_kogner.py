@@ -128,11 +128,12 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         bfloat16/float16 on a CPU without native support for them still work (PyTorch emulates them) but run slower
         than float32; a warning says so.
         """
-        model = super().from_pretrained(*args, **kwargs)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) with output_loading_info
         warn_if_emulated_half_precision(model)
         source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
         model.entity_index = EntityIndex.find(source, **kwargs)  # None when the model has no saved index
-        return model
+        return loaded
 
     @property
     def tokenizer(self) -> Any:
@@ -177,7 +178,8 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         return result
 
     def train(self, mode: bool = True) -> "KoGNERModel":
-        self._label_cache.clear()  # cached label vectors are stale once weights may change
+        if mode:  # cached label vectors are stale once weights may change; eval() after predicting keeps them
+            self._label_cache.clear()
         return super().train(mode)
 
     # --------------------------------------------------------------------------------------------------- forward

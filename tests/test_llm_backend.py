@@ -61,6 +61,12 @@ def endpoint() -> Iterator[tuple[FakeEndpoint, str]]:
             try:
                 time.sleep(delay)
                 data = payload if isinstance(payload, bytes) else json.dumps(chat_body(good_content(prompt)) if payload is None else payload).encode()
+            finally:
+                # Done before the reply goes out: a client can only send its next request after reading this
+                # reply, so counting down afterwards would briefly count one request twice.
+                with fake.lock:
+                    fake.in_flight -= 1
+            try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -70,9 +76,6 @@ def endpoint() -> Iterator[tuple[FakeEndpoint, str]]:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client timed out and hung up, which is what the timeout test wants
-            finally:
-                with fake.lock:
-                    fake.in_flight -= 1
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -68,12 +68,12 @@ def test_windowing_work_grows_linearly_with_the_text(model):
 def test_long_text_benchmark_helpers(model, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import long_text
-    from modeling_kogner import modeling_kogner
+    from modeling_kogner import prediction_kogner
 
     sentences = [{"tokens": ["Aspirin", "eased", "pain", "."]}, {"tokens": ["Lithium", "caused", "tremor", "."]}]
     text = long_text.corpus_text(sentences, 50)
     assert len(text) <= 50 and text.startswith("Aspirin eased pain . Lithium") and not text.endswith(" ")
-    originals = [getattr(modeling_kogner, name) for name in long_text.DECODING]
+    originals = [getattr(prediction_kogner, name) for name in long_text.DECODING]
     row = long_text.timed("tiny", lambda: model.predict_entities(text * 20, LABELS, 0.0), 100, repeats=1)
     assert row["entities"] > 0 and 0 < row["decode_share"] < 1 and row["decode_s"] > 0
-    assert [getattr(modeling_kogner, name) for name in long_text.DECODING] == originals  # unwrapped again
+    assert [getattr(prediction_kogner, name) for name in long_text.DECODING] == originals  # unwrapped again
