@@ -15,9 +15,15 @@ from .text_kogner import predict_by_sentence, resolve_label_descriptions
 class KoGNERPredictionMixin:
     """``predict_word_spans``, ``batch_predict_entities`` and ``predict_entities`` for [`KoGNERModel`].
 
-    Needs from the model: ``config`` (``threshold``, ``max_width``), ``word_encoder``, ``label_vectors``,
-    ``device`` and ``forward`` with ``label_embeddings``.
+    Needs from the model: ``config`` (``threshold``, ``max_width``), ``word_encoder``, ``label_vectors`` and, for
+    the default ``window_probabilities``, ``device`` and ``forward`` with ``label_embeddings``.
     """
+
+    def window_probabilities(self, windows: Sequence[Any], label_embeddings: Any) -> torch.Tensor:
+        """Span×label probabilities ``[len(windows), N * max_width, C]`` of a batch of word windows (the one step
+        an inference backend, e.g. ONNX Runtime, replaces)."""
+        batch = {key: value.to(self.device) for key, value in self.word_encoder.collate(windows).items()}
+        return torch.sigmoid(self(**batch, label_embeddings=label_embeddings).logits)
 
     @torch.no_grad()
     def predict_word_spans(
@@ -39,8 +45,9 @@ class KoGNERPredictionMixin:
         threshold = check_threshold(self.config.threshold if threshold is None else threshold)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        was_training = self.training
-        self.eval()
+        was_training = getattr(self, "training", False)
+        if was_training:
+            self.eval()
         try:
             label_embeddings = self.label_vectors(labels, label_descriptions)
             windows = self.word_encoder.windows(batch_words)
@@ -48,10 +55,8 @@ class KoGNERPredictionMixin:
             candidates: list[list[SpanCandidate]] = [[] for _ in batch_words]
             for first in range(0, len(windows), batch_size):
                 chunk = windows[first : first + batch_size]
-                batch = {key: value.to(self.device) for key, value in self.word_encoder.collate(chunk).items()}
-                probabilities = torch.sigmoid(self(**batch, label_embeddings=label_embeddings).logits)
                 found = batch_candidates(
-                    probabilities,
+                    self.window_probabilities(chunk, label_embeddings),
                     [window.num_words for window in chunk],
                     self.config.max_width,
                     threshold,
@@ -61,7 +66,8 @@ class KoGNERPredictionMixin:
                 for window, window_found in zip(chunk, found):
                     candidates[window.example_index].extend(window_found)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train(True)
         return [greedy_decode(merge_candidates(found), flat_ner, multi_label) for found in candidates]
 
     def batch_predict_entities(

@@ -115,6 +115,7 @@ def test_a_description_changes_what_the_label_encoder_reads(model, monkeypatch):
         return original(label_input_ids, label_attention_mask)
 
     monkeypatch.setattr(model, "encode_labels", spy)
+    model._label_cache.clear()  # earlier tests predicted with these labels: their vectors are cached
     plain = model.label_vectors(LABELS)
     described = model.label_vectors(LABELS, {"disease": DISEASE})
     assert read == ["drug", "disease", "drug", f"disease : {DISEASE}"]

@@ -1,10 +1,9 @@
 """KoGNER on ONNX Runtime: the graphs written by `export_onnx`, with KoGNER's own Python pre-processing and decoding.
 
 Only the two forward passes run in ONNX Runtime. Everything around them — words, windows, batches, label prompts,
-candidates, greedy decoding, sentence splitting, character offsets — is the code of `modeling_kogner` itself:
-``batch_predict_entities`` and ``predict_entities`` are `KoGNERModel`'s methods, running on this class's
-``predict_word_spans``; so the same call gives the same entities as the torch model, with scores within float
-rounding of torch's.
+candidates, greedy decoding, sentence splitting, character offsets — is the code of `modeling_kogner` itself: the
+class inherits `KoGNERPredictionMixin` and replaces only its ``window_probabilities``, so the same call gives the
+same entities as the torch model, with scores within float rounding of torch's.
 """
 
 from __future__ import annotations
@@ -17,15 +16,15 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoTokenizer
 
-from modeling_kogner import KoGNERConfig, KoGNERModel
-from modeling_kogner.decoding_kogner import SpanCandidate, batch_candidates, greedy_decode, merge_candidates
-from modeling_kogner.processing_kogner import WordBatchEncoder, check_threshold, encoder_token_limit
+from modeling_kogner import KoGNERConfig
+from modeling_kogner.prediction_kogner import KoGNERPredictionMixin
+from modeling_kogner.processing_kogner import WordBatchEncoder, encoder_token_limit
 from modeling_kogner.text_kogner import encode_label_prompts, label_prompts
 
 from .export import METADATA_FILE
 
 
-class KoGNERONNXModel:
+class KoGNERONNXModel(KoGNERPredictionMixin):
     """A KoGNER model exported with `export_onnx`, predicting through ONNX Runtime sessions on the CPU (or any
     execution provider given)."""
 
@@ -89,45 +88,12 @@ class KoGNERONNXModel:
             self._label_cache[key] = self.label_session.run(None, feed)[0]
         return self._label_cache[key]
 
-    def predict_word_spans(
-        self,
-        batch_words: Sequence[Sequence[str]],
-        labels: Sequence[str],
-        threshold: float | None = None,
-        flat_ner: bool = True,
-        multi_label: bool = False,
-        batch_size: int = 8,
-        label_descriptions: Mapping[str, str] | None = None,
-    ) -> list[list[SpanCandidate]]:
-        """As ``KoGNERModel.predict_word_spans``, with the forward pass in ONNX Runtime."""
-        threshold = check_threshold(self.config.threshold if threshold is None else threshold)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        label_embeddings = self.label_vectors(labels, label_descriptions)
-        windows = self.word_encoder.windows(batch_words)
-        windows.sort(key=lambda window: len(window.token_ids))
-        candidates: list[list[SpanCandidate]] = [[] for _ in batch_words]
-        for first in range(0, len(windows), batch_size):
-            chunk = windows[first : first + batch_size]
-            feed = {key: value.numpy() for key, value in self.word_encoder.collate(chunk).items()}
-            feed["label_embeddings"] = label_embeddings
-            logits = self.span_session.run(None, {key: feed[key] for key in self._span_inputs})[0]
-            found = batch_candidates(
-                torch.sigmoid(torch.from_numpy(logits)),
-                [window.num_words for window in chunk],
-                self.config.max_width,
-                threshold,
-                [window.word_offset for window in chunk],
-                best_label_only=not multi_label,
-            )
-            for window, window_found in zip(chunk, found):
-                candidates[window.example_index].extend(window_found)
-        return [greedy_decode(merge_candidates(found), flat_ner, multi_label) for found in candidates]
-
-    # The text-level API is KoGNERModel's own code (see the module docstring).
-    batch_predict_entities = KoGNERModel.batch_predict_entities
-    predict_entities = KoGNERModel.predict_entities
-    _entities = staticmethod(KoGNERModel._entities)
+    def window_probabilities(self, windows: Sequence[Any], label_embeddings: np.ndarray) -> torch.Tensor:
+        """As ``KoGNERModel.window_probabilities``, with the forward pass in ONNX Runtime."""
+        feed = {key: value.numpy() for key, value in self.word_encoder.collate(windows).items()}
+        feed["label_embeddings"] = label_embeddings
+        logits = self.span_session.run(None, {key: feed[key] for key in self._span_inputs})[0]
+        return torch.sigmoid(torch.from_numpy(logits))
 
 
 def _encoder_config(config_dict: dict[str, Any]) -> Any:
