@@ -37,6 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="delete the stage cache first (honest timings)")
     parser.add_argument("--validation", action="store_true",
                         help="only the TransR stage, scored on the validation split (for tuning); no results file")
+    parser.add_argument("--kg-cache", default="runs/kg-cache", help="biokg-lite cache for --validation")
     parser.add_argument("--output", default=str(RESULTS_DIR / "teacher.json"), help="results JSON")
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
@@ -89,7 +90,7 @@ def validation_only(args: argparse.Namespace) -> int:
     parser = argparse.ArgumentParser()
     add_teacher_arguments(parser)
     settings = settings_from_args(parser.parse_args(args.build_args))
-    graph = load_kg("biokg-lite", caps=args.cap, cache_dir="runs/kg-cache")
+    graph = load_kg("biokg-lite", caps=args.cap, cache_dir=args.kg_cache)
     started = time.time()
     _, metrics = logical_stage(graph, settings, evaluate_on="validation")
     print(json.dumps({"cap": args.cap, "build_args": args.build_args, "seconds": round(time.time() - started, 1),

@@ -44,7 +44,10 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
     teacher.add_argument("--transr-epochs", type=int, default=defaults.transr_epochs,
                          help="TransR epochs after the TransE initialisation (default %(default)s)")
     teacher.add_argument("--transr-batch-size", type=int, default=defaults.transr_batch_size, help="default %(default)s")
-    teacher.add_argument("--transr-lr", type=float, default=defaults.transr_lr, help="default %(default)s")
+    teacher.add_argument("--transr-init-lr", type=float, default=defaults.transr_init_lr,
+                         help="TransE learning rate (default %(default)s)")
+    teacher.add_argument("--transr-lr", type=float, default=defaults.transr_lr,
+                         help="TransR learning rate (default %(default)s)")
     teacher.add_argument("--transr-negatives", type=int, default=defaults.transr_negatives,
                          help="corrupted triples per training triple (default %(default)s)")
     teacher.add_argument("--transr-margin", type=float, default=defaults.transr_margin,

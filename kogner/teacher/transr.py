@@ -44,9 +44,9 @@ def relation_triples(graph: KnowledgeGraph) -> tuple[torch.Tensor, list[str]]:
     if graph.num_edges == 0:
         return torch.zeros((0, 3), dtype=torch.long), relation_names
     mapped = torch.stack([
-        torch.as_tensor(graph.edge_heads, dtype=torch.long),
+        torch.tensor(graph.edge_heads, dtype=torch.long),
         torch.tensor([relation_of[r] for r in graph.edge_relations.tolist()], dtype=torch.long),
-        torch.as_tensor(graph.edge_tails, dtype=torch.long),
+        torch.tensor(graph.edge_tails, dtype=torch.long),
     ], dim=1)
     return torch.unique(mapped, dim=0), relation_names
 
@@ -77,8 +77,8 @@ def covering_sample(triples: torch.Tensor, limit: int, generator: torch.Generato
     return shuffled[torch.as_tensor(np.sort(np.concatenate([needed_rows, rest])))]
 
 
-def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch.device, seed: int,
-           epochs: int, model_kwargs: dict[str, Any], max_norm: float | None = None) -> tuple[Any, list[float], float]:
+def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch.device, seed: int, epochs: int,
+           lr: float, model_kwargs: dict[str, Any], max_norm: float | None = None) -> tuple[Any, list[float], float]:
     """One PyKEEN model trained with its sLCWA loop; returns the model, the loss per epoch and the seconds taken."""
     from pykeen.models import model_resolver
     from pykeen.training import SLCWATrainingLoop
@@ -90,7 +90,7 @@ def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch
                                 **model_kwargs).to(device)
     if max_norm is not None:  # TransR passes max_projection_norm to its constrainers but not to its interaction
         model.interaction.max_projection_norm = max_norm
-    optimizer = torch.optim.Adam(model.get_grad_params(), lr=settings.transr_lr)
+    optimizer = torch.optim.Adam(model.get_grad_params(), lr=lr)
     loop = SLCWATrainingLoop(model=model, triples_factory=train, optimizer=optimizer,
                              negative_sampler="basic",
                              negative_sampler_kwargs={"num_negs_per_pos": settings.transr_negatives})
@@ -175,7 +175,7 @@ def logical_stage(graph: KnowledgeGraph, settings: TeacherSettings,
     dim = settings.transr_dim
 
     transe, transe_losses, transe_seconds = _train(
-        "TransE", train_used, settings, device, settings.seed, settings.transr_init_epochs,
+        "TransE", train_used, settings, device, settings.seed, settings.transr_init_epochs, settings.transr_init_lr,
         {"embedding_dim": dim, "scoring_fct_norm": 1})
     transe_metrics = _evaluate(transe, eval_triples, filters)
     entity_init = transe.entity_representations[0](indices=None).detach().cpu()
@@ -191,7 +191,8 @@ def logical_stage(graph: KnowledgeGraph, settings: TeacherSettings,
         "relation_projection_initializer": _pretrained(_identity_projections(len(relation_names), dim, relation_dim)),
     }
     transr, transr_losses, transr_seconds = _train("TransR", train_used, settings, device, settings.seed,
-                                                   settings.transr_epochs, transr_kwargs, max_norm=dim ** 0.5)
+                                                   settings.transr_epochs, settings.transr_lr, transr_kwargs,
+                                                   max_norm=dim ** 0.5)
     transr_metrics = _evaluate(transr, eval_triples, filters)
     embeddings = transr.entity_representations[0](indices=None).detach().float().cpu()
     if not covered.all():
