@@ -333,3 +333,27 @@ def test_label_implications_make_extra_positives(tiny_encoder_dir):
 def test_bad_training_options_name_the_option(argv, option, tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match=option):
         train.parse_arguments([*argv, "--output_dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("link_corpora", ["true", "false"])
+def test_gold_spans_of_unlinked_text_get_teacher_links_by_name(tiny_encoder_dir, toy_teacher_dir, tmp_path,
+                                                              link_corpora):
+    # Real corpora come without kge: their gold spans are linked by name so they get the distillation term too.
+    # Only "disease" maps to a KG type (kogner.corpora.linking.LABEL_KG_TYPES); "drug" spans stay unlinked.
+    rows = [{"tokens": example["tokens"], "ner": example["ner"], "kge": []} for example in toy_examples()]
+    data = tmp_path / "unlinked"
+    DatasetDict(train=Dataset.from_list(rows), validation=Dataset.from_list(rows[:4]),
+                test=Dataset.from_list(rows[:4])).save_to_disk(str(data))
+    output = tmp_path / "model"
+    train.main(toy_args(tiny_encoder_dir, data, toy_teacher_dir, output, "--max_steps", "4", "--logging_steps", "2",
+                        "--link_corpora", link_corpora))
+    log = json.loads((output / "training_log.json").read_text())
+    losses = [entry for entry in log["log_history"] if "dist_loss" in entry]
+    if link_corpora == "true":
+        assert log["kge_links"] == {"known": len(rows)}  # one disease per sentence
+        assert log["corpus_links"]["per_label"]["disease"]["linked"] == len(rows)
+        assert log["corpus_links"]["per_label"]["drug"]["linked"] == 0
+        assert all(entry["dist_loss"] > 0 for entry in losses)
+    else:
+        assert log["kge_links"] == {} and log["corpus_links"] is None
+        assert all(entry["dist_loss"] == 0 for entry in losses)

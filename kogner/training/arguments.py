@@ -67,6 +67,11 @@ class DataArguments:
     teacher: str | None = field(
         default=None, metadata={"help": "teacher directory from data_scripts/build_teacher.py (enables distillation)"}
     )
+    link_corpora: bool = field(
+        default=True,
+        metadata={"help": "with a teacher: link gold spans of the training data to teacher entities by normalised "
+                  "exact name (type-compatible, kogner.corpora.linking), so real text gets the distillation term"},
+    )
     num_negative_labels: int = field(
         default=4, metadata={"help": "entity types absent from a batch added to it as negatives"}
     )

@@ -17,6 +17,7 @@ from kogner.atomic import atomic_write_json, partial_path, publish_folder
 from modeling_kogner import EntityIndex, KoGNERModel
 
 from .collator import KoGNERDataCollator, TeacherTable
+from kogner.corpora.linking import link_corpus
 from kogner.corpora.mix import label_pool, load_training_mix, resolve_eval_sets
 from kogner.defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
 from kogner.evaluation.evaluate import markdown_table
@@ -124,6 +125,11 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     train_dataset = load_training_mix(data_args.train_data, data_args.data_dir, training_args.seed)
     if data_args.max_train_samples:
         train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
+    corpus_links = None
+    if teacher is not None and data_args.link_corpora:
+        train_dataset, corpus_links = link_corpus(train_dataset, entity_index)
+        logger.info("gold spans linked to teacher entities by name: %d of %d (%.1f%%)", corpus_links["linked"],
+                    corpus_links["mentions"], 100 * corpus_links["share_linked"])
     link_counts = check_links(train_dataset, teacher) if teacher else Counter()
     eval_sets = _eval_sets(data_args.eval_data, data_args, "validation")
     test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets  # resolved now: fail before training
@@ -143,6 +149,8 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
             "training sources": ", ".join(data_args.train_data),
             "training sentences": len(train_dataset),
             "kge links known to the teacher": link_counts.get("known", 0),
+            "gold spans linked by name": (f"{corpus_links['linked']} of {corpus_links['mentions']}"
+                                          if corpus_links else "no"),
             "entity types": ", ".join(label_pool([train_dataset])),
             "label implications": ", ".join(data_args.label_implications) or "none",
         },
@@ -182,6 +190,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         trainer.create_model_card()
         atomic_write_json(Path(training_args.output_dir, "eval_results.json"), results)
         run_log = {"world_size": training_args.world_size, "device": str(training_args.device),
+                   "kge_links": dict(link_counts), "corpus_links": corpus_links,
                    "log_history": trainer.state.log_history}
         atomic_write_json(Path(training_args.output_dir, "training_log.json"), run_log)
         if results:
