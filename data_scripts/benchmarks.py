@@ -1,4 +1,4 @@
-"""Print what the benchmark corpora hold: sentences and entities per split and per type.
+"""Print what the registered corpora hold: tag -> label prompt, sentences and entities per split and per type.
 
     python data_scripts/benchmarks.py --stats [--data-dir DIR]
 """
@@ -10,20 +10,20 @@ import sys
 from pathlib import Path
 
 from kogner.corpora.registry import (
-    BENCHMARK_LABELS, BENCHMARK_TAGS, SPLIT_FILES, available_benchmarks, benchmark_stats, load_benchmark,
-    resolve_data_dir,
+    CORPUS_TAGS, EVALUATION_CORPORA, SPLIT_FILES, available_corpora, benchmark_stats, load_benchmark, resolve_data_dir,
 )
 
 
 def _print_stats(data_dir: str | None) -> int:
     root = resolve_data_dir(data_dir)
-    print(f"benchmark corpora under {root}")
-    present = available_benchmarks(root)
-    for corpus in BENCHMARK_TAGS:
+    print(f"registered corpora (kogner/corpora/registry.py CORPUS_TAGS) under {root}")
+    present = available_corpora(root)
+    for corpus, tags in CORPUS_TAGS.items():
         if corpus not in present:
             print(f"\n{corpus}: absent (put train.tsv/devel.tsv/test.tsv in {root / corpus})")
             continue
-        print(f"\n{corpus} (labels: {', '.join(BENCHMARK_LABELS[corpus])})")
+        role = "evaluation" if corpus in EVALUATION_CORPORA else "training only"
+        print(f"\n{corpus} ({role}; tags: {', '.join(f'{tag} -> {label}' for tag, label in tags.items())})")
         for split in SPLIT_FILES:
             if split not in present[corpus]:
                 print(f"  {split:<10} absent ({root / corpus / SPLIT_FILES[split]})")
@@ -36,7 +36,7 @@ def _print_stats(data_dir: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stats", action="store_true", help="print sentences and entities per split and per type")
+    parser.add_argument("--stats", action="store_true", help="print tags -> label prompts, sentences and entities per split and per type")
     parser.add_argument(
         "--data-dir",
         default=None,

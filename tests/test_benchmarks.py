@@ -11,7 +11,7 @@ from conftest import SHARED_BENCHMARKS
 from data_scripts.benchmarks import main
 from kogner.corpora.iob import IOBFormatError, iob_to_spans, read_iob_file
 from kogner.corpora.linking import link_mentions
-from kogner.corpora.registry import BENCHMARK_LABELS, available_benchmarks, load_benchmark, tag_label
+from kogner.corpora.registry import BENCHMARK_LABELS, CORPUS_TAGS, available_benchmarks, load_benchmark, tag_label
 from kogner.kg.graph import KnowledgeGraph
 from kogner.schema import NER_FEATURES, SchemaError, validate_dataset, validate_example
 
@@ -141,6 +141,10 @@ def test_stats_cli_prints_counts_per_split_and_type(tmp_path: Path, capsys: pyte
     printed = capsys.readouterr().out
     assert "2 sentences      3 entities  (chemical 2, disease 1)" in printed
     assert f"bc4chemd: absent (put train.tsv/devel.tsv/test.tsv in {tmp_path / 'bc4chemd'})" in printed
+    assert "bc5cdr (evaluation; tags: Chemical -> chemical, Disease -> disease)" in printed
+    for corpus in CORPUS_TAGS:  # every registered corpus, not only the paper's: a missing one is one line
+        assert sum(line.startswith(corpus) for line in printed.splitlines()) == 1, corpus
+    assert f"craft: absent (put train.tsv/devel.tsv/test.tsv in {tmp_path / 'craft'})" in printed
 
 
 # --------------------------------------------------------------------------- threshold chosen on dev data only

@@ -18,7 +18,7 @@ PACKAGES = ("kogner", "modeling_kogner", "data_scripts")
 ENTRY_POINTS = ("train.py", "app.py")
 MAX_LINES = 400
 MAX_CLI_LINES = 100
-SKIPPED_DIRS = {"tests", "build", "dist", "__pycache__", "node_modules"}
+SKIPPED_DIRS = {"tests", "build", "dist", "__pycache__", "node_modules", "runs"}  # runs/: ignored job outputs
 
 
 def source_files() -> dict[str, Path]:

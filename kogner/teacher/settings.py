@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from kogner.checks import check_model_source, check_number_fields
 from kogner.defaults import MINILM_ALIAS, resolve_encoder
@@ -11,38 +12,51 @@ STAGES = ("text", "spatial", "logical")
 FORMAT_VERSION = 1
 
 
+def knob(default: Any, text: str) -> Any:
+    """A field with its command-line help in ``metadata["help"]`` (where ``HfArgumentParser`` reads it too)."""
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass
 class TeacherSettings:
-    """Every knob of the teacher; all of them feed the stage cache keys."""
+    """Every knob of the teacher; all of them feed the stage cache keys.
 
-    encoder: str | None = None            # HF path or Hub id; None = offline all-MiniLM-L6-v2
-    text_max_length: int = 128
-    text_batch_size: int = 64
-    gnn_layers: int = 2                   # K in eq. 3
-    gnn_heads: int = 2
-    gnn_hidden: int | None = 128          # width of Z'; None = Z's width (the paper's d'), 3x the CPU cost
-    gnn_max_neighbors: int | None = 16    # messages per node per layer (random subset of hub neighbours)
-    gnn_epochs: int = 30
-    gnn_lr: float = 2e-3
-    gnn_dropout: float = 0.2
-    gnn_test_fraction: float = 0.2
-    gnn_full_batch_max_nodes: int = 200_000   # above: sampled mini-batches (NeighborLoader or fallback)
-    gnn_batch_size: int = 1024
-    gnn_fanouts: tuple[int, ...] = (10, 10)
-    transr_dim: int = 64                  # d'' (entity width of TransR and of its TransE initialisation)
-    transr_relation_dim: int | None = None    # relation space k <= d'' (None = d''; projections start as identity)
-    transr_init_epochs: int = 8           # TransE epochs: the baseline, and TransR's starting point
-    transr_init_lr: float = 1e-2          # TransE learning rate (Adam)
-    transr_epochs: int = 2                # TransR epochs after that (~2.5x a TransE epoch on CPU at d''=64)
-    transr_lr: float = 3e-3               # TransR learning rate (Adam): a fine-tuning of the TransE start
-    transr_batch_size: int = 2048
-    transr_negatives: int = 8             # corrupted triples per training triple (sLCWA)
-    transr_margin: float = 6.0            # margin of the self-adversarial negative sampling loss (L1 distances)
-    transr_split: tuple[float, float, float] = (0.9, 0.05, 0.05)
-    transr_max_train_triples: int | None = None   # cap on training triples (None = all); keeps every entity covered
-    transr_max_eval_triples: int = 2000   # held-out triples ranked for MRR/Hits (a random subset above this)
-    seed: int = 0
-    device: str | None = None             # None/"auto": cuda when available
+    Each field with a help text is a ``--dashed-name`` option of ``data_scripts/build_teacher.py``
+    (:mod:`kogner.teacher.arguments`); there an ``int | None`` field takes 0 for None.
+    """
+
+    encoder: str | None = knob(None, "HF encoder path or Hub id for Z (default: offline all-MiniLM-L6-v2 package)")
+    text_max_length: int = knob(128, "max tokens of name + description")
+    text_batch_size: int = knob(64, "entity texts encoded per batch")
+    gnn_layers: int = knob(2, "TransformerConv layers K (eq. 3)")
+    gnn_heads: int = knob(2, "attention heads")
+    gnn_hidden: int | None = knob(128, "width of Z' (0 = Z's width d', as in the paper: about 3x the CPU cost)")
+    gnn_max_neighbors: int | None = knob(
+        16, "max incoming messages per node per layer, a random subset of a hub's neighbours (0 = all)")
+    gnn_epochs: int = knob(30, "epochs of the node-type pretraining")
+    gnn_lr: float = knob(2e-3, "learning rate of the Graph Transformer")
+    gnn_dropout: float = knob(0.2, "dropout of the Graph Transformer")
+    gnn_test_fraction: float = knob(0.2, "held-out fraction per node type for the accuracy report")
+    gnn_full_batch_max_nodes: int = knob(
+        200_000, "above this many nodes train on sampled mini-batches (NeighborLoader or a fallback)")
+    gnn_batch_size: int = knob(1024, "seed nodes per mini-batch")
+    gnn_fanouts: tuple[int, ...] = knob((10, 10), "neighbours sampled per hop in mini-batch mode")
+    transr_dim: int = knob(64, "TransR (and TransE) entity dim d''")
+    transr_relation_dim: int | None = knob(
+        None, "TransR relation space dim k <= d'' (0 = d'', identity projections at the start)")
+    transr_init_epochs: int = knob(8, "TransE epochs: the baseline and TransR's initialisation")
+    transr_init_lr: float = knob(1e-2, "TransE learning rate (Adam)")
+    transr_epochs: int = knob(2, "TransR epochs after the TransE initialisation (~2.5x a TransE epoch on CPU)")
+    transr_lr: float = knob(3e-3, "TransR learning rate (Adam): a fine-tuning of the TransE start")
+    transr_batch_size: int = knob(2048, "training triples per batch of TransE and TransR")
+    transr_negatives: int = knob(8, "corrupted triples per training triple (sLCWA)")
+    transr_margin: float = knob(6.0, "margin of the self-adversarial negative sampling loss (L1 distances)")
+    transr_split: tuple[float, float, float] = (0.9, 0.05, 0.05)  # train/validation/test: no command-line option
+    transr_max_train_triples: int | None = knob(
+        None, "cap on training triples, keeping one per entity (0 = all, the default)")
+    transr_max_eval_triples: int = knob(2000, "held-out triples ranked for MRR/Hits (a random subset above this)")
+    seed: int = knob(0, "random seed of every stage")
+    device: str | None = knob(None, "cpu, cuda, cuda:1 ... (default: cuda when available)")
 
     def __post_init__(self) -> None:
         """Bad values fail here, naming the option (``--gnn-epochs -1``), not deep inside a stage."""
