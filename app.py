@@ -10,8 +10,8 @@ longer than ``LONG_TEXT_CHARS`` runs in the *long lane* (``--long-concurrency`` 
 in the *short lane* (``--concurrency`` at a time, default 2), so a short request never waits for a long one to finish:
 at most one long request shares the CPU with it. Every string the user typed is escaped before it is shown.
 
-The app needs only torch, transformers and gradio, so the same file runs in a Space (``python space/assemble.py``
-writes the Space's folder, see ``space/README.md``).
+The app needs only torch, transformers, gradio and pysbd (sentence splitting, on by default: "Split into sentences"),
+so the same file runs in a Space (``python space/assemble.py`` writes the Space's folder, see ``space/README.md``).
 """
 
 from __future__ import annotations
@@ -231,6 +231,12 @@ def can_link(model: Any) -> bool:
     return getattr(model, "entity_index", None) is not None and accepts_keyword(model.predict_entities, "link")
 
 
+def split_option(model: Any, split_sentences: bool = True) -> dict[str, bool]:
+    """``{"split_sentences": ...}`` for ``predict_entities`` when the model takes it (older remote code does not)."""
+    takes_it = accepts_keyword(model.predict_entities, "split_sentences")
+    return {"split_sentences": bool(split_sentences)} if takes_it else {}
+
+
 class RequestLanes:
     """Two lanes of model calls: texts up to ``long_chars`` characters run ``short_limit`` at a time, longer ones
     ``long_limit`` at a time, each lane with its own semaphore. The Gradio event itself has no concurrency limit
@@ -255,23 +261,26 @@ class RequestLanes:
 
 
 def make_predict(model: Any, max_text_chars: int = MAX_TEXT_CHARS, lanes: RequestLanes | None = None) -> Any:
-    """The demo's prediction function ``(text, entity_types, threshold, nested, multi_label)`` ->
-    ``(highlighted, table, entities, message)``; links entities to the KG when the model can."""
+    """The demo's prediction function ``(text, entity_types, threshold, nested, multi_label, split_sentences=True)``
+    -> ``(highlighted, table, entities, message)``; links entities to the KG when the model can. ``split_sentences``
+    (predict sentence by sentence, pysbd) reaches the model only when it takes it: see [`split_option`]."""
     lanes = lanes or RequestLanes(DEFAULT_CONCURRENCY, DEFAULT_LONG_CONCURRENCY, LONG_TEXT_CHARS)
     link = can_link(model)
 
     def predict(
-        text: str | None, labels_text: str | None, threshold: float, nested: bool, multi_label: bool
+        text: str | None, labels_text: str | None, threshold: float, nested: bool, multi_label: bool,
+        split_sentences: bool = True,
     ) -> tuple[list[tuple[str, str | None]], dict[str, Any], list[dict[str, Any]], str]:
         labels = parse_labels(labels_text)
         problem = input_problem(text, labels, max_text_chars)
         if problem is None:
-            options = {"threshold": threshold, "flat_ner": not nested, "multi_label": multi_label}
+            options = {"threshold": threshold, "flat_ner": not nested, "multi_label": multi_label,
+                       **split_option(model, split_sentences)}
             try:
                 with lanes.lane(text):
                     entities = model.predict_entities(text, labels, **options, **({"link": True} if link else {}))
-            except ValueError as error:  # the model's own input checks (threshold range, label tokens, ...)
-                problem = f"The model rejected the input: {error}"
+            except (ValueError, ImportError) as error:  # the model's input checks; split_sentences without pysbd
+                problem = f"The model rejected the input: {error}" if isinstance(error, ValueError) else str(error)
         if problem is not None:
             gr.Warning(escape_html(problem))
             return [(text or "", None)], entity_table([], link), [], f"⚠️ {escape_markdown(problem)}"
@@ -299,10 +308,11 @@ def build_demo(
     """Build the demo around a loaded KoGNER model (anything with ``predict_entities`` and ``config.threshold``).
 
     The prediction event is exposed to API clients as ``/predict`` with inputs ``(text, entity_types, threshold,
-    nested, multi_label)`` and outputs ``(highlighted, table, entities_json, message)``. ``concurrency_limit`` short
-    and ``long_concurrency_limit`` long requests (over ``long_text_chars`` characters) run at once, see
-    [`RequestLanes`]; at most ``queue_size`` wait. ``analytics_enabled``: Gradio's telemetry (None: Gradio's
-    default, ``$GRADIO_ANALYTICS_ENABLED``).
+    nested, multi_label, split_sentences)`` (``split_sentences`` defaults to True: gradio_client fills it in for
+    older 5-input calls; a raw HTTP call must send all six) and outputs ``(highlighted, table, entities_json,
+    message)``. ``concurrency_limit`` short and ``long_concurrency_limit`` long requests (over ``long_text_chars``
+    characters) run at once, see [`RequestLanes`]; at most ``queue_size`` wait. ``analytics_enabled``: Gradio's
+    telemetry (None: Gradio's default, ``$GRADIO_ANALYTICS_ENABLED``).
     """
     presets = label_presets()
     default_threshold = float(getattr(model.config, "threshold", 0.5))
@@ -331,6 +341,8 @@ def build_demo(
                 with gr.Row():
                     nested = gr.Checkbox(label="Nested", value=False, info="Entities may lie inside others")
                     multi_label = gr.Checkbox(label="Multi-label", value=False, info="A span may get several types")
+                    split = gr.Checkbox(label="Split into sentences", value=True, visible=bool(split_option(model)),
+                                        info="Predict each sentence on its own")
                 submit = gr.Button("Find entities", variant="primary")
             with gr.Column(scale=4):
                 message = gr.Markdown(elem_id="kogner-message")
@@ -360,7 +372,7 @@ def build_demo(
         predicted = gr.on(
             triggers=[submit.click, labels_box.submit],
             fn=predict,
-            inputs=[text_box, labels_box, threshold, nested, multi_label],
+            inputs=[text_box, labels_box, threshold, nested, multi_label, split],
             outputs=[highlighted, table, entities_json, message],
             api_name="predict",
             concurrency_limit=None,  # the lanes limit the model calls; the queue's max_size bounds the waiting

@@ -244,7 +244,8 @@ def app_faults(model_dir: Path, clients: int) -> list[Row]:
     at_cap = (sentence * (cap // len(sentence) + 1))[:cap]
     labels = ["chemical", "disease", "gene"]
     threshold = float(model.config.threshold)
-    expected = {text: model.predict_entities(text, labels, threshold=threshold) for text in (at_cap, sentence)}
+    split = app.split_option(model)  # the app's default (sentence splitting on), so that answers compare equal
+    expected = {text: model.predict_entities(text, labels, threshold=threshold, **split) for text in (at_cap, sentence)}
     demo = app.build_demo(model, analytics_enabled=False)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=load_test.free_port(), prevent_thread_lock=True,
                             quiet=True)
@@ -257,7 +258,7 @@ def app_faults(model_dir: Path, clients: int) -> list[Row]:
             for text in (at_cap, sentence):
                 started = time.perf_counter()
                 try:
-                    entities = connections[index].predict(text, ", ".join(labels), threshold, False, False,
+                    entities = connections[index].predict(text, ", ".join(labels), threshold, False, False, True,
                                                           api_name="/predict")[2]
                     answers.append(("ok", load_test.same_entities(entities, expected[text]), time.perf_counter() - started))
                 except Exception as error:  # an unanswered request is the result being measured
@@ -266,7 +267,8 @@ def app_faults(model_dir: Path, clients: int) -> list[Row]:
 
         with ThreadPoolExecutor(max_workers=clients) as pool:
             results = [answer for answers in pool.map(send, range(clients)) for answer in answers]
-        over = connections[0].predict(at_cap + "x", ", ".join(labels), threshold, False, False, api_name="/predict")
+        over = connections[0].predict(at_cap + "x", ", ".join(labels), threshold, False, False, True,
+                                      api_name="/predict")
         for connection in connections:
             connection.close()
     finally:

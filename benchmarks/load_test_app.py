@@ -2,8 +2,8 @@
 
 Starts ``app.build_demo`` on a free 127.0.0.1 port, sends ``--requests`` calls to ``/predict`` spread over
 ``--clients`` clients (each its own thread and connection), checks that every answer equals the model's own
-``predict_entities`` on the same input, and reports latency percentiles (client-side round trip, queue wait
-included) to stdout and to ``--output`` as JSON.
+``predict_entities`` on the same input (with the app's options: sentence splitting on), and reports latency
+percentiles (client-side round trip, queue wait included) to stdout and to ``--output`` as JSON.
 
     python benchmarks/load_test_app.py --model runs/demo/model
     python benchmarks/load_test_app.py --encoder minilm     # the offline all-MiniLM-L6-v2, or any encoder directory
@@ -107,7 +107,8 @@ def run_load_test(
 
     cases = workload()
     threshold = float(model.config.threshold)
-    expected = [model.predict_entities(text, labels, threshold=threshold) for text, labels in cases]
+    split = app.split_option(model)  # the app's default (sentence splitting on), so that answers compare equal
+    expected = [model.predict_entities(text, labels, threshold=threshold, **split) for text, labels in cases]
     demo = app.build_demo(model, concurrency_limit=concurrency_limit, analytics_enabled=False)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     connections = [Client(url, verbose=False, analytics_enabled=False, download_files=False) for _ in range(clients)]
@@ -121,7 +122,7 @@ def run_load_test(
             started = time.perf_counter()
             try:
                 entities = connections[client_index].predict(
-                    text, ", ".join(labels), threshold, False, False, api_name="/predict"
+                    text, ", ".join(labels), threshold, False, False, True, api_name="/predict"
                 )[2]
             except Exception as error:  # an unanswered request is a result of the test: counted and reported
                 errors[request] = f"{type(error).__name__}: {error}"
@@ -131,7 +132,7 @@ def run_load_test(
         return results
 
     try:
-        connections[0].predict(cases[0][0], ", ".join(cases[0][1]), threshold, False, False, api_name="/predict")
+        connections[0].predict(cases[0][0], ", ".join(cases[0][1]), threshold, False, False, True, api_name="/predict")
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             outcomes = [result for results in pool.map(worker, range(clients)) for result in results]
@@ -192,11 +193,12 @@ def run_mixed_load_test(
     cases = workload()
     threshold = float(model.config.threshold)
     long_text, long_labels = text_at_cap(max_chars), ["disease", "chemical", "gene"]
-    model.predict_entities(cases[0][0], long_labels, threshold=threshold)  # warm-up (label vectors, allocations)
+    split = app.split_option(model)  # the app's default (sentence splitting on), so that answers compare equal
+    model.predict_entities(cases[0][0], long_labels, threshold=threshold, **split)  # warm-up (label vectors, ...)
     started = time.perf_counter()
-    expected_long = model.predict_entities(long_text, long_labels, threshold=threshold)
+    expected_long = model.predict_entities(long_text, long_labels, threshold=threshold, **split)
     direct_at_cap = time.perf_counter() - started
-    expected = [model.predict_entities(text, labels, threshold=threshold) for text, labels in cases]
+    expected = [model.predict_entities(text, labels, threshold=threshold, **split) for text, labels in cases]
     demo = app.build_demo(model, max_text_chars=max_chars, concurrency_limit=concurrency_limit,
                           analytics_enabled=False)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
@@ -210,7 +212,8 @@ def run_mixed_load_test(
         nonlocal wrong
         begun = time.perf_counter()
         try:
-            entities = connection.predict(text, ", ".join(labels), threshold, False, False, api_name="/predict")[2]
+            entities = connection.predict(text, ", ".join(labels), threshold, False, False, True,
+                                          api_name="/predict")[2]
         except Exception as error:  # an unanswered request is a result of the test: counted and reported
             errors.append(f"{type(error).__name__}: {error}")
             return None

@@ -21,6 +21,9 @@ REPO_ROOT = SPACE_DIR.parent
 FILES = {"app.py": REPO_ROOT / "app.py", "README.md": SPACE_DIR / "README.md",
          "requirements.txt": SPACE_DIR / "requirements.txt"}
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
+# The sentence splitter the model's remote code asks for (the demo splits sentences by default).
+SPLITTER = re.search(r'SPLITTER_REQUIREMENT = "([^"]+)"',
+                     (REPO_ROOT / "modeling_kogner" / "text_kogner.py").read_text(encoding="utf-8")).group(1)
 
 
 def front_matter(readme: str) -> dict[str, str]:
@@ -55,7 +58,7 @@ def check_space() -> dict[str, str]:
 
     Raises:
         ValueError: a missing file, an unpinned requirement, or a front matter that does not match (app_file,
-            sdk, sdk_version = the pinned gradio).
+            sdk, sdk_version = the pinned gradio), or a sentence splitter pin other than the model code's.
     """
     for name, source in FILES.items():
         if not source.is_file():
@@ -70,6 +73,10 @@ def check_space() -> dict[str, str]:
     for package in ("torch", "transformers"):
         if package not in pins:
             raise ValueError(f"space/requirements.txt must pin {package} (the model's remote code imports it)")
+    name, version = SPLITTER.split("==")
+    if pins.get(name) != version:
+        raise ValueError(f"space/requirements.txt must pin {SPLITTER} (the demo splits sentences by default), "
+                         f"got {pins.get(name)!r}")
     return meta
 
 

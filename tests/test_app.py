@@ -22,6 +22,7 @@ from gradio_client import Client
 import app
 from conftest import REPO_ROOT
 from modeling_kogner import KoGNERModel
+from modeling_kogner.text_kogner import SPLITTER_REQUIREMENT
 
 # gradio's queue calls pandas options that pandas 3 deprecates: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated")
@@ -67,9 +68,11 @@ def served(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         demo.close()
 
 
-def call(client: Client, text: str, labels: str, threshold: float = 0.0, nested: bool = False, multi: bool = False):
+def call(client: Client, text: str, labels: str, threshold: float = 0.0, nested: bool = False, multi: bool = False,
+         split: bool | None = None):
+    """/predict with the 5 inputs older clients send (split_sentences left to its default), or all 6."""
     highlighted, table, entities, message = client.predict(
-        text, labels, threshold, nested, multi, api_name="/predict"
+        text, labels, threshold, nested, multi, *([] if split is None else [split]), api_name="/predict"
     )
     return highlighted, table, entities, message
 
@@ -83,7 +86,8 @@ def test_predict_endpoint_returns_the_models_entities_with_exact_offsets(served,
     model, client = served
     highlighted, table, entities, message = call(client, TEXT, " chemical, disease ,gene,, ", 0.0, nested, multi)
 
-    expected = model.predict_entities(TEXT, LABELS, threshold=0.0, flat_ner=not nested, multi_label=multi)
+    expected = model.predict_entities(TEXT, LABELS, threshold=0.0, flat_ner=not nested, multi_label=multi,
+                                      split_sentences=True)
     assert expected, "threshold 0 must select spans even with a random model"
     assert spans(entities) == spans(expected)
     assert [entity["score"] for entity in entities] == pytest.approx([e["score"] for e in expected], abs=1e-4)
@@ -120,8 +124,66 @@ def test_threshold_is_passed_to_the_model(served):
     scores = [entity["score"] for entity in call(client, TEXT, "chemical, disease", 0.0, nested=True)[2]]
     middle = sorted(scores)[len(scores) // 2]
     entities = call(client, TEXT, "chemical, disease", middle)[2]
-    assert spans(entities) == spans(model.predict_entities(TEXT, ["chemical", "disease"], threshold=middle))
+    assert spans(entities) == spans(
+        model.predict_entities(TEXT, ["chemical", "disease"], threshold=middle, split_sentences=True)
+    )
     assert all(entity["score"] >= middle - 1e-4 for entity in entities)
+
+
+TWO_SENTENCES = "Aspirin reduced the fever of the patients. Cisplatin caused nephrotoxicity in rats with BRCA1 tumours."
+
+
+class RecordingModel:
+    """Records the keyword arguments of each ``predict_entities`` call; finds nothing."""
+
+    config = type("Config", (), {"threshold": 0.5})()
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def predict_entities(self, text, labels, threshold=None, flat_ner=True, multi_label=False, split_sentences=False):
+        self.calls.append({"split_sentences": split_sentences, "flat_ner": flat_ner, "multi_label": multi_label})
+        return []
+
+
+def test_sentence_splitting_is_on_by_default_and_the_box_turns_it_off():
+    model = RecordingModel()
+    predict = app.make_predict(model)
+    predict("One. Two.", "disease", 0.5, False, False)  # the 5 inputs of older clients
+    predict("One. Two.", "disease", 0.5, False, False, True)
+    predict("One. Two.", "disease", 0.5, False, False, False)
+    assert [call["split_sentences"] for call in model.calls] == [True, True, False]
+    # The page's box starts ticked, so API clients that leave it out get True from gradio_client.
+    demo = app.build_demo(model, analytics_enabled=False)
+    parameters = demo.get_api_info()["named_endpoints"]["/predict"]["parameters"]
+    assert [p["parameter_name"] for p in parameters][-1] == "split_sentences"
+    assert parameters[-1]["parameter_has_default"] and parameters[-1]["parameter_default"] is True
+
+
+def test_a_model_without_split_sentences_is_never_given_it_and_a_missing_splitter_is_a_message(monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(app.gr, "Warning", lambda message, *args, **kwargs: warnings.append(message))
+    model = StubModel(linkable=False)  # predict_entities(text, labels, threshold, flat_ner, multi_label, link)
+    assert app.split_option(model) == {} and app.split_option(RecordingModel(), False) == {"split_sentences": False}
+    assert app.make_predict(model)("Aspirin pain", "chemical", 0.5, False, False, True)[3].startswith("Found 2")
+
+    class NoSplitter(RecordingModel):
+        def predict_entities(self, text, labels, split_sentences=False, **options):
+            raise ImportError("split_sentences=True needs the sentence splitter pysbd: pip install pysbd==0.3.4")
+
+    message = app.make_predict(NoSplitter())("One. Two.", "disease", 0.5, False, False)[3]
+    assert message.startswith("⚠️") and "pysbd" in message and "pysbd" in warnings[-1]
+
+
+def test_served_default_splits_sentences_and_unticking_does_not(served):
+    model, client = served
+    by_sentence = model.predict_entities(TWO_SENTENCES, LABELS, threshold=0.0, split_sentences=True)
+    whole = model.predict_entities(TWO_SENTENCES, LABELS, threshold=0.0, split_sentences=False)
+    assert spans(by_sentence) != spans(whole), "the test text must tell the two modes apart"
+    for split, expected in ((None, by_sentence), (True, by_sentence), (False, whole)):
+        entities = call(client, TWO_SENTENCES, ", ".join(LABELS), 0.0, split=split)[2]
+        assert spans(entities) == spans(expected), split
+        assert [e["score"] for e in entities] == pytest.approx([e["score"] for e in expected], abs=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +210,9 @@ def test_server_still_answers_after_bad_input(served):
     model, client = served
     call(client, "x" * (TEST_MAX_CHARS + 1), "disease")
     entities = call(client, "Aspirin helps.", "chemical", 0.0)[2]
-    assert spans(entities) == spans(model.predict_entities("Aspirin helps.", ["chemical"], threshold=0.0))
+    assert spans(entities) == spans(
+        model.predict_entities("Aspirin helps.", ["chemical"], threshold=0.0, split_sentences=True)
+    )
 
 
 def test_text_at_the_limit_is_accepted(served):
@@ -430,6 +494,7 @@ def test_space_assembles_and_answers_through_gradio_client(served, tmp_path):
     meta = assemble.front_matter((space / "README.md").read_text(encoding="utf-8"))
     pins = assemble.pinned_requirements((space / "requirements.txt").read_text(encoding="utf-8"))
     assert meta["app_file"] == "app.py" and meta["sdk_version"] == pins["gradio"] and "torch" in pins
+    assert f"pysbd=={pins['pysbd']}" == SPLITTER_REQUIREMENT  # the demo splits sentences by default
 
     model, _ = served
     port = free_port()
@@ -449,15 +514,22 @@ def test_space_assembles_and_answers_through_gradio_client(served, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=60)
-    assert spans(entities) == spans(model.predict_entities(TEXT, ["chemical", "disease"], threshold=0.0))
+    expected = model.predict_entities(TEXT, ["chemical", "disease"], threshold=0.0, split_sentences=True)
+    assert spans(entities) == spans(expected)
 
 
-def test_space_check_refuses_inconsistent_files(tmp_path):
+def test_space_check_refuses_inconsistent_files(tmp_path, monkeypatch):
     assemble = load_assemble()
     with pytest.raises(ValueError, match="line 2.*not pinned"):
         assemble.pinned_requirements("torch==2.13.0\ngradio>=6\n")
     with pytest.raises(ValueError, match="front-matter"):
         assemble.front_matter("# no front matter\n")
+    requirements = assemble.FILES["requirements.txt"]
+    monkeypatch.setitem(assemble.FILES, "requirements.txt", tmp_path / "requirements.txt")
+    (tmp_path / "requirements.txt").write_text(requirements.read_text().replace("pysbd==", "pysbd==0."))
+    with pytest.raises(ValueError, match="must pin pysbd=="):
+        assemble.check_space()
+    monkeypatch.setitem(assemble.FILES, "requirements.txt", requirements)
     assert assemble.check_space()["sdk"] == "gradio"
 
 

@@ -68,7 +68,7 @@ def served_url(trained_model: Any) -> Iterator[str]:
 def test_browser_finds_and_highlights_entities(trained_model, served_url):
     from playwright.sync_api import expect, sync_playwright
 
-    expected = trained_model.predict_entities(SENTENCE, ["drug", "disease"])
+    expected = trained_model.predict_entities(SENTENCE, ["drug", "disease"], split_sentences=True)  # the app's default
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     screenshot = RESULTS_DIR / "demo_screenshot.png"
     with sync_playwright() as playwright:
