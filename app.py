@@ -279,8 +279,10 @@ def make_predict(model: Any, max_text_chars: int = MAX_TEXT_CHARS, lanes: Reques
             try:
                 with lanes.lane(text):
                     entities = model.predict_entities(text, labels, **options, **({"link": True} if link else {}))
-            except (ValueError, ImportError) as error:  # the model's input checks; split_sentences without pysbd
-                problem = f"The model rejected the input: {error}" if isinstance(error, ValueError) else str(error)
+            except ValueError as error:  # the model's own input checks (threshold range, label tokens, ...)
+                problem = f"The model rejected the input: {error}"
+            except ImportError as error:  # split_sentences without pysbd: the message says what to install
+                problem = str(error)
         if problem is not None:
             gr.Warning(escape_html(problem))
             return [(text or "", None)], entity_table([], link), [], f"⚠️ {escape_markdown(problem)}"

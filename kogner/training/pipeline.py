@@ -16,11 +16,12 @@ from kogner.atomic import atomic_write_json, partial_path, publish_folder
 
 from modeling_kogner import EntityIndex, KoGNERModel
 
-from .collator import KoGNERDataCollator, TeacherTable
 from kogner.corpora.linking import link_corpus
 from kogner.corpora.mix import label_pool, load_training_mix, resolve_eval_sets
 from kogner.defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
 from kogner.evaluation.evaluate import markdown_table
+
+from .collator import KoGNERDataCollator, TeacherTable
 from .trainer import KoGNERTrainer
 
 logger = logging.getLogger("kogner.train")
