@@ -15,9 +15,10 @@ test splits scored at that threshold (strict span+type P/R/F1, per label) -> the
 config's, or chosen on the same dev sets among ``--implication-candidates`` (first seed; each candidate trained).
 
 Resumable: every stage writes a record under ``--runs-dir/<protocol>/train-<key>/seed<N>/`` (the key hashes the
-training settings; evaluation records are keyed by the evaluation settings) and a rerun with identical settings
-reuses it; an interrupted training resumes from its last checkpoint. Results: ``benchmarks/results/<protocol>.json``
-with ``command``, ``commit``, ``machine``, ``date``, ``seeds``, ``threshold`` and
+training settings; evaluation records are keyed by the evaluation settings; the peer has its own
+``peer-<key>/seed<N>/``, keyed by what it depends on: mix, source weights, steps, batch, encoder, learning rates)
+and a rerun with identical settings reuses it; an interrupted training resumes from its last checkpoint.
+Results: ``benchmarks/results/<protocol>.json`` with ``command``, ``commit``, ``machine``, ``date``, ``seeds``, ``threshold`` and
 ``corpora: {folder: {f1, f1_std, precision, recall, per_label}}`` (percent); supervised adds ``peer``.
 """
 
@@ -248,9 +249,19 @@ def kogner_predict(model_dir: Path, batch_size: int) -> Any:
     return model_scored_predict(model.to("cuda" if torch.cuda.is_available() else "cpu"), batch_size)
 
 
+def training_mix_weights(args: argparse.Namespace) -> dict[str, float]:
+    """The ``train_weights`` of the runs (config, then the extra train.py arguments): the peer samples the same mix."""
+    from kogner.corpora.mix import parse_source_weights
+    from kogner.training.cli import parse_arguments
+
+    _, data_args, _ = parse_arguments(["--config", args.config, *args.train_args])
+    return parse_source_weights(data_args.train_weights)
+
+
 def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int, run_dir: Path,
-             eval_key: str) -> dict[str, Any]:
-    """The gliner peer on the same mix, steps, batch, seed; threshold by the same dev procedure."""
+             eval_key: str, weights: dict[str, float]) -> dict[str, Any]:
+    """The gliner peer on the same mix (and source weights), steps, batch, seed; threshold by the same dev
+    procedure. ``run_dir`` is keyed by what the peer depends on only, so recipes of ours that share it reuse it."""
     import peer
     import torch
 
@@ -258,8 +269,10 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
 
     record_file = run_dir / f"peer-eval-{eval_key}.json"
     if record_file.is_file() and not args.fresh:
+        print(f"  reusing the peer record {record_file}", flush=True)
         return json.loads(record_file.read_text())
-    train = peer.to_gliner_format(load_training_mix(sources["train"], args.data_dir, seed))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train = peer.to_gliner_format(load_training_mix(sources["train"], args.data_dir, seed, weights))
     learning_rate, encoder_learning_rate = args.learning_rates
     model, seconds = peer.train_gliner(
         train, encoder=args.encoder, steps=args.max_steps, batch_size=args.batch_size, seed=seed,
@@ -326,6 +339,10 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
                         "max_test": args.max_test, "grid": args.grid, "data": data_fingerprint(
                             [s.split(":")[0] for s in sources["dev"] + sources["test"]], args.data_dir)})
     root = Path(args.runs_dir, protocol.name)
+    weights = training_mix_weights(args)
+    peer_key = _digest({"train": sources["train"], "data": fingerprint, "weights": weights, "steps": args.max_steps,
+                        "batch": args.batch_size, "encoder": args.encoder, "learning_rates": args.learning_rates,
+                        "prompting": getattr(args, "peer_prompting", None)})
 
     def run_dir(seed: int, implications: list[str]) -> Path:
         return root / f"train-{_digest({**base, 'implications': implications})}" / f"seed{seed}"
@@ -357,7 +374,8 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
         runs[str(seed)] = train_and_score(seed, chosen)
         if protocol.peer and not args.no_peer:
             print(f"[{protocol.name}] gliner peer, seed {seed}", flush=True)
-            peer_runs[str(seed)] = run_peer(args, sources, seed, run_dir(seed, chosen), eval_key)
+            peer_runs[str(seed)] = run_peer(args, sources, seed, root / f"peer-{peer_key}" / f"seed{seed}", eval_key,
+                                            weights)
     kg_sets = {Path(name.rsplit(":", 1)[0]).name for name in sources["kg_test"]}
     every = summarize({seed: run["test"] for seed, run in runs.items()})
     corpora = {name: values for name, values in every.items() if name not in kg_sets}
@@ -378,7 +396,7 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
         "label_implications": implication_choice,
         "training": {"config": args.config, "sources": sources["train"], "max_steps": args.max_steps,
                      "batch_size": args.batch_size, "encoder": args.encoder, "teacher": args.teacher,
-                     "extra_train_args": args.train_args},
+                     "extra_train_args": args.train_args, "source_weights": weights},
         "corpora": corpora,
         "kg_test": {name: every[name] for name in kg_sets if name in every},
         "runs": runs,

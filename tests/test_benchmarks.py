@@ -305,9 +305,13 @@ def test_supervised_protocol_runs_the_peer_on_the_same_mix(tiny_encoder_dir, tmp
     paths = protocol_fixture(tmp_path, tiny_encoder_dir)
     output = tmp_path / "supervised.json"
     argv = protocol_argv(paths, tmp_path, "--seeds", "3", "--output", str(output), "--max-steps", "1",
-                         "--implication-candidates", "none", "gene=protein")
+                         "--implication-candidates", "none", "gene=protein",
+                         "--", "--train_weights", f"{paths['kg']}=2")
     assert protocols.main("supervised", argv) == 0
     results = json.loads(output.read_text())
+    assert results["training"]["source_weights"] == {str(paths["kg"]): 2.0}  # ours and the peer's mix
+    peer_dirs = list((tmp_path / "runs" / "supervised").glob("peer-*/seed3"))
+    assert len(peer_dirs) == 1 and (peer_dirs[0] / "peer").is_dir()  # keyed apart from our recipe
     assert sorted(results["corpora"]) == sorted(results["peer"]) == ["bc2gm", "bc5cdr", "ncbi_disease"]
     assert results["runs"]["3"]["training"]["train_data"] == [
         "bionlp09", "craft", "ncbi_disease", "bc5cdr", "bc2gm", str(paths["kg"])]

@@ -9,7 +9,7 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from conftest import SHARED_BENCHMARKS
-from kogner.corpora.mix import load_training_mix, resolve_eval_sets
+from kogner.corpora.mix import load_training_mix, parse_source_weights, resolve_eval_sets
 from kogner.corpora.registry import (
     ADDED_CORPORA, CORPUS_LABELS, CORPUS_TAGS, SOURCE_FEATURES, EmptySplitError, UnmappedTagError, load_benchmark,
     load_corpora, load_corpus,
@@ -104,6 +104,27 @@ def test_training_mix_carries_each_source_and_its_annotated_types(tmp_path: Path
     mix.save_to_disk(str(tmp_path / "saved_mix"))  # a saved mix keeps its own source columns
     again = load_training_mix([str(tmp_path / "saved_mix")])
     assert sorted(again["corpus"]) == ["bc2gm", "kg"]
+
+
+def test_source_weights_change_how_often_a_source_is_sampled(tmp_path: Path) -> None:
+    write(tmp_path / "bionlp09" / "train.tsv", "".join(f"p{i}\tB-Protein\n\n" for i in range(300)))
+    write(tmp_path / "bc2gm" / "train.tsv", "".join(f"g{i}\tB-GENE\n\n" for i in range(100)))
+    sources = ["bionlp09", "bc2gm"]
+    plain = load_training_mix(sources, data_dir=str(tmp_path), seed=1)
+    weighted = load_training_mix(sources, data_dir=str(tmp_path), seed=1, weights={"bc2gm": 3.0})
+    assert plain["corpus"].count("bc2gm") == 100 and len(plain) == 400  # by size: one pass over each
+    first = weighted.select(range(300))["corpus"]
+    assert 0.4 < first.count("bc2gm") / 300 < 0.6  # 3 x 100 against 300: half of the draws
+    assert set(weighted["tokens"][i][0] for i in range(len(weighted)) if weighted[i]["corpus"] == "bionlp09") == {
+        f"p{i}" for i in range(300)}  # sampled until every source was seen whole
+    assert weighted["tokens"] == load_training_mix(sources, data_dir=str(tmp_path), seed=1,
+                                                   weights={"bc2gm": 3.0})["tokens"]  # deterministic per seed
+    with pytest.raises(ValueError, match="not in --train_data: craft"):
+        load_training_mix(sources, data_dir=str(tmp_path), weights={"craft": 2.0})
+    for bad in ("bc2gm", "bc2gm=0", "=2", "bc2gm=x"):
+        with pytest.raises(ValueError, match="SOURCE=WEIGHT"):
+            parse_source_weights([bad])
+    assert parse_source_weights(["runs/data=1.5"]) == {"runs/data": 1.5}
 
 
 # ------------------------------------------------------------------------------ entity-disjoint KG split

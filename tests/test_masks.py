@@ -144,3 +144,74 @@ def test_trainer_logs_both_terms_and_the_distillation_share(tiny_encoder_dir, tm
         assert entry["dist_share"] == pytest.approx(expected, abs=1e-4)
         assert 0.01 < entry["dist_share"] < 0.99  # neither term vanishes next to the other
         assert math.isclose(entry["loss"], a * entry["lang_loss"] + b * entry["dist_loss"], rel_tol=0.05)
+
+
+def test_running_mean_balance_keeps_the_weights_as_shares_of_the_loss(tiny_encoder_dir, tmp_path) -> None:
+    import json
+    import random
+    from types import SimpleNamespace
+
+    from kogner.training.arguments import KoGNERTrainingArguments
+    from kogner.training.balance import RunningLossBalance
+    from kogner.training.trainer import LOSS_BALANCE_STATE_NAME, KoGNERTrainer
+
+    torch.manual_seed(0)
+    trained = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
+                                       distillation_dim=16)
+    rows = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples(16)]
+    args = KoGNERTrainingArguments(output_dir=str(tmp_path), max_steps=4, logging_steps=2, per_device_train_batch_size=4,
+                                   learning_rate=1e-4, save_strategy="steps", save_steps=4, report_to="none",
+                                   use_cpu=True, disable_tqdm=True, remove_unused_columns=False,
+                                   loss_balance="running_mean")
+    trainer = KoGNERTrainer(model=trained, args=args, train_dataset=Dataset.from_list(rows),
+                            data_collator=KoGNERDataCollator.from_model(trained, teacher=toy_teacher()))
+    trainer.train()  # a real run logs the shares of the balanced terms and checkpoints the running means
+    assert all(0 < entry["dist_share"] < 1 for entry in trainer.state.log_history if "loss" in entry)
+    state = json.loads((tmp_path / "checkpoint-4" / LOSS_BALANCE_STATE_NAME).read_text())
+    assert state["updates"]["lang_loss"] == 4 and state["averages"]["dist_loss"] > 0
+
+    # The imbalance measured on the release mix: BCE ~0.014, MSE ~0.7 (raw distillation share ~0.93 at 0.8 / 0.2).
+    a, b = trained.config.lang_weight, trained.config.dist_weight
+    generator, lang_terms, dist_terms = random.Random(0), [], []
+    trainer.loss_balance = RunningLossBalance()  # a fresh run at the measured scales
+    for step in range(300):
+        lang = torch.tensor(0.014 * generator.uniform(0.7, 1.3), requires_grad=True)
+        dist = torch.tensor(0.7 * generator.uniform(0.7, 1.3), requires_grad=True)
+        linked = torch.zeros((0 if step % 3 == 0 else 2, 2), dtype=torch.long)  # every third batch: no KG link
+        outputs = SimpleNamespace(loss=a * lang + b * dist, lang_loss=lang, dist_loss=dist)
+        loss = trainer.compute_loss(_FixedOutputs(trained.config, outputs), {"distill_index": linked})
+        loss.backward()
+        if step >= 100 and linked.shape[0]:
+            lang_terms.append(lang.grad.item() * lang.item())
+            dist_terms.append(dist.grad.item() * dist.item())
+    share = sum(dist_terms) / (sum(lang_terms) + sum(dist_terms))
+    assert share == pytest.approx(b / (a + b), abs=0.02)  # the weights are the shares again
+    raw = b * 0.7 / (a * 0.014 + b * 0.7)
+    assert raw > 0.9
+    # batches without KG links leave the distillation average alone
+    assert trainer.loss_balance.updates == {"lang_loss": 300, "dist_loss": 200}
+
+
+class _FixedOutputs(torch.nn.Module):
+    """A stand-in model for ``compute_loss``: returns fixed outputs, has the real model's config."""
+
+    def __init__(self, config, outputs) -> None:
+        super().__init__()
+        self.config, self.outputs = config, outputs
+
+    def forward(self, **_):
+        return self.outputs
+
+
+def test_running_loss_balance_is_a_bias_corrected_average() -> None:
+    from kogner.training.balance import RunningLossBalance
+
+    balance = RunningLossBalance(momentum=0.9)
+    assert balance.update("lang", 2.0) == pytest.approx(2.0)  # bias-corrected: the first value itself
+    assert balance.update("lang", 2.0) == pytest.approx(2.0)
+    assert 2.0 < balance.update("lang", 4.0) < 4.0
+    again = RunningLossBalance()
+    again.load_state_dict(balance.state_dict())
+    assert again.update("lang", 1.0) == pytest.approx(balance.update("lang", 1.0))
+    with pytest.raises(ValueError, match="momentum"):
+        RunningLossBalance(momentum=1.0)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
+from datasets import Dataset, DatasetDict, concatenate_datasets, interleave_datasets, load_from_disk
 
 from kogner.schema import NER_FEATURES, SCHEMA_DESCRIPTION, dataset_labels, validate_dataset
 
@@ -110,17 +110,52 @@ def conform(dataset: Dataset, source: str) -> Dataset:
     return dataset
 
 
-def load_training_mix(sources: Sequence[str], data_dir: str | None = None, seed: int = 0) -> Dataset:
-    """Concatenate the train splits of several sources, with their ``corpus`` and ``annotated_labels`` columns,
-    and shuffle them with ``seed``. Registered corpora whose folder is missing are skipped (one line each)."""
+def parse_source_weights(items: Sequence[str]) -> dict[str, float]:
+    """``["runs/data-disjoint=3", ...]`` -> ``{"runs/data-disjoint": 3.0}``; a malformed item raises naming it."""
+    weights: dict[str, float] = {}
+    for item in items:
+        source, separator, value = item.rpartition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not separator or not source or not weight > 0:
+            raise ValueError(f"--train_weights item {item!r}: expected SOURCE=WEIGHT with a weight > 0, "
+                             "e.g. runs/data-disjoint=3")
+        weights[source] = weight
+    return weights
+
+
+def load_training_mix(
+    sources: Sequence[str], data_dir: str | None = None, seed: int = 0, weights: Mapping[str, float] | None = None
+) -> Dataset:
+    """The train splits of several sources, with their ``corpus`` and ``annotated_labels`` columns, shuffled with
+    ``seed``. Registered corpora whose folder is missing are skipped (one line each).
+
+    Without ``weights`` the sources are concatenated, so each is sampled in proportion to its size. With
+    ``weights`` ({source: w}, default 1) a source is sampled with probability proportional to ``w x its size``
+    (`datasets.interleave_datasets`, until every source has been seen whole): ``runs/data-disjoint=3`` makes the
+    generated KG data, the only source of some entity types, three times as frequent as its size alone would.
+    """
     if not sources:
         raise ValueError("no training data: pass --train_data with at least one source")
-    parts = [load_source_with_annotations(source, "train", data_dir)
-             for source in sources if not missing_corpus(source, data_dir)]
+    unknown = sorted(set(weights or {}) - set(sources))
+    if unknown:
+        raise ValueError(f"--train_weights names source(s) not in --train_data: {', '.join(unknown)} "
+                         f"(train_data: {', '.join(sources)})")
+    present = [source for source in sources if not missing_corpus(source, data_dir)]
+    parts = [load_source_with_annotations(source, "train", data_dir) for source in present]
     if not parts:
         raise ValueError(f"no training data: every source of --train_data ({', '.join(sources)}) is missing; "
                          f"corpora are read from {resolve_data_dir(data_dir)} (--data_dir or KOGNER_DATA_DIR)")
-    return concatenate_datasets(parts).shuffle(seed=seed)
+    if not weights:
+        return concatenate_datasets(parts).shuffle(seed=seed)
+    masses = [weights.get(source, 1.0) * len(part) for source, part in zip(present, parts)]
+    probabilities = [mass / sum(masses) for mass in masses]
+    logger.info("training mix sampled by weight: %s", ", ".join(
+        f"{source} {100 * probability:.1f}%" for source, probability in zip(present, probabilities)))
+    shuffled = [part.shuffle(seed=seed + number) for number, part in enumerate(parts)]
+    return interleave_datasets(shuffled, probabilities=probabilities, seed=seed, stopping_strategy="all_exhausted")
 
 
 def resolve_eval_sets(

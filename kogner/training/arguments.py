@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_positive
+from kogner.corpora.mix import parse_source_weights
+
+LOSS_BALANCES = ("none", "running_mean")
 
 
 @dataclass
@@ -53,6 +56,11 @@ class DataArguments:
         metadata={"help": "training sources, mixed: dataset dirs from make_bmg_dataset.py (runs/data), benchmark "
                   "names (ncbi_disease bc5cdr bc2gm jnlpba bc4chemd) or Hub ids; NAME:SPLIT picks a split"},
     )
+    train_weights: list[str] = field(
+        default_factory=list,
+        metadata={"help": "SOURCE=WEIGHT: sample that training source WEIGHT times as often as its size alone "
+                  "would (others: 1), e.g. runs/data-disjoint=3; default: plain concatenation"},
+    )
     eval_data: list[str] = field(
         default_factory=list, metadata={"help": "evaluation sources during training (default split: validation)"}
     )
@@ -88,6 +96,7 @@ class DataArguments:
             check_positive(getattr(self, name), f"--{name}", allow_none=True)
         if self.num_negative_labels < 0:
             raise ValueError(f"--num_negative_labels must be >= 0, got {self.num_negative_labels}")
+        parse_source_weights(self.train_weights)  # fail at parse time, naming the bad item
 
 
 @dataclass
@@ -101,3 +110,14 @@ class KoGNERTrainingArguments(TrainingArguments):
     encoder_learning_rate: float | None = field(
         default=None, metadata={"help": "learning rate of the pretrained encoder(s); default: learning_rate"}
     )
+    loss_balance: str = field(
+        default="none",
+        metadata={"help": "'none': loss = a*lang_loss + b*dist_loss; 'running_mean': each term divided by a running "
+                  "mean of its own value, so a and b stay the terms' shares of the loss (kogner.training.balance)",
+                  "choices": list(LOSS_BALANCES)},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss_balance not in LOSS_BALANCES:
+            raise ValueError(f"--loss_balance must be one of {', '.join(LOSS_BALANCES)}, got {self.loss_balance!r}")

@@ -17,7 +17,7 @@ from kogner.atomic import atomic_write_json, partial_path, publish_folder
 from modeling_kogner import EntityIndex, KoGNERModel
 
 from kogner.corpora.linking import link_corpus
-from kogner.corpora.mix import label_pool, load_training_mix, resolve_eval_sets
+from kogner.corpora.mix import label_pool, load_training_mix, parse_source_weights, resolve_eval_sets
 from kogner.defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
 from kogner.evaluation.evaluate import markdown_table
 
@@ -123,7 +123,8 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     if teacher is not None:
         model.entity_index = entity_index  # saved with the model: predict_entities(..., link=True)
 
-    train_dataset = load_training_mix(data_args.train_data, data_args.data_dir, training_args.seed)
+    train_dataset = load_training_mix(data_args.train_data, data_args.data_dir, training_args.seed,
+                                      parse_source_weights(data_args.train_weights))
     if data_args.max_train_samples:
         train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
     corpus_links = None
@@ -148,6 +149,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         "teacher": teacher_summary,
         "data": {
             "training sources": ", ".join(data_args.train_data),
+            "source weights": ", ".join(data_args.train_weights) or "none (sampled by size)",
             "training sentences": len(train_dataset),
             "kge links known to the teacher": link_counts.get("known", 0),
             "gold spans linked by name": (f"{corpus_links['linked']} of {corpus_links['mentions']}"

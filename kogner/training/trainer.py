@@ -17,9 +17,11 @@ from transformers.trainer_utils import EvalLoopOutput, get_last_checkpoint
 from kogner.evaluation.evaluate import predict_spans
 from kogner.evaluation.metrics import gold_spans, span_scores
 from kogner.schema import dataset_labels
+from .balance import RunningLossBalance
 
 ENCODER_PREFIXES = ("encoder.", "label_encoder.")
 COLLATOR_STATE_NAME = "collator_rng_state"
+LOSS_BALANCE_STATE_NAME = "loss_balance_state.json"
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,9 @@ logger = logging.getLogger(__name__)
 class KoGNERTrainer(Trainer):
     """A small Trainer subclass.
 
-    * ``compute_loss`` returns ``a * lang_loss + b * dist_loss`` and logs both parts separately;
+    * ``compute_loss`` returns ``a * lang_loss + b * dist_loss`` (with ``args.loss_balance="running_mean"``, each
+      term divided by a running mean of its own value: `kogner.training.balance`) and logs both raw parts and the
+      distillation share of the loss actually optimised;
     * ``evaluation_loop`` decodes spans (sharded over processes) instead of collecting logits, and reports strict
       micro P/R/F1 and per-label F1. ``Trainer.evaluate`` does the rest, so its metric names hold: one evaluation
       dataset gives ``eval_f1``, a dict ``{name: dataset}`` gives ``eval_<name>_f1``; ``metric_for_best_model``,
@@ -66,8 +70,10 @@ class KoGNERTrainer(Trainer):
         self.encoder_learning_rate = encoder_learning_rate
         self.card_info = dict(card_info or {})
         self.last_eval_results: dict[str, dict[str, Any]] = {}
-        self._loss_parts: dict[str, float] = {"lang_loss": 0.0, "dist_loss": 0.0}
+        self._loss_parts: dict[str, float] = {"lang_loss": 0.0, "dist_loss": 0.0, "lang_term": 0.0, "dist_term": 0.0}
         self._loss_part_steps = 0
+        balanced = getattr(self.args, "loss_balance", "none") == "running_mean"
+        self.loss_balance = RunningLossBalance() if balanced else None
         # Collator RNG states after each collated training batch, oldest first; training_step takes one per batch it
         # trains on (the data loader collates ahead), so _collator_state follows the last batch trained on.
         self._pending_collator_states: deque[Any] = deque()
@@ -82,23 +88,31 @@ class KoGNERTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         outputs = model(**inputs)
+        loss = outputs.loss
         if model.training:
-            self._loss_parts["lang_loss"] += outputs.lang_loss.detach().item()
-            self._loss_parts["dist_loss"] += outputs.dist_loss.detach().item()
+            config = self.accelerator.unwrap_model(model).config
+            lang_term, dist_term = config.lang_weight * outputs.lang_loss, config.dist_weight * outputs.dist_loss
+            if self.loss_balance is not None:
+                lang_term = lang_term / self.loss_balance.update("lang_loss", outputs.lang_loss.detach().item())
+                distill_index = inputs.get("distill_index")
+                if config.dist_weight and distill_index is not None and distill_index.shape[0] > 0:
+                    dist_term = dist_term / self.loss_balance.update("dist_loss", outputs.dist_loss.detach().item())
+                loss = lang_term + dist_term
+            for name, value in (("lang_loss", outputs.lang_loss), ("dist_loss", outputs.dist_loss),
+                                ("lang_term", lang_term), ("dist_term", dist_term)):
+                self._loss_parts[name] += value.detach().item()
             self._loss_part_steps += 1
-        return (outputs.loss, outputs) if return_outputs else outputs.loss
+        return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._loss_part_steps:
-            for name, total in self._loss_parts.items():
-                logs[name] = round(total / self._loss_part_steps, 6)
-                self._loss_parts[name] = 0.0
+            parts = {name: total / self._loss_part_steps for name, total in self._loss_parts.items()}
+            self._loss_parts = dict.fromkeys(self._loss_parts, 0.0)
             self._loss_part_steps = 0
-            # --- loss balance (issue 16): the share of the weighted distillation term in the total loss
-            config = self.accelerator.unwrap_model(self.model).config
-            weighted_lang, weighted_dist = config.lang_weight * logs["lang_loss"], config.dist_weight * logs["dist_loss"]
-            total = weighted_lang + weighted_dist
-            logs["dist_share"] = round(weighted_dist / total, 6) if total > 0 else 0.0
+            logs["lang_loss"], logs["dist_loss"] = round(parts["lang_loss"], 6), round(parts["dist_loss"], 6)
+            # --- loss balance (issue 16): the share of the (weighted, balanced) distillation term in the loss
+            total = parts["lang_term"] + parts["dist_term"]
+            logs["dist_share"] = round(parts["dist_term"] / total, 6) if total > 0 else 0.0
         super().log(logs, start_time)
 
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
@@ -197,6 +211,10 @@ class KoGNERTrainer(Trainer):
         if self._collator_state is not None:
             with open(os.path.join(output_dir, self._collator_state_file()), "w", encoding="utf-8") as handle:
                 json.dump(self._collator_state, handle)
+        if self.loss_balance is not None:
+            balance_file = os.path.join(output_dir, self._state_file(LOSS_BALANCE_STATE_NAME))
+            with open(balance_file, "w", encoding="utf-8") as handle:
+                json.dump(self.loss_balance.state_dict(), handle)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
         """``Trainer.train``; on resume, the collator's random state is restored before the first batch is drawn."""
@@ -206,6 +224,10 @@ class KoGNERTrainer(Trainer):
                 raise ValueError(f"resume_from_checkpoint=True: no checkpoint found in {self.args.output_dir}")
         if resume_from_checkpoint:
             self._load_collator_state(str(resume_from_checkpoint))
+            balance_file = os.path.join(str(resume_from_checkpoint), self._state_file(LOSS_BALANCE_STATE_NAME))
+            if self.loss_balance is not None and os.path.isfile(balance_file):
+                with open(balance_file, encoding="utf-8") as handle:
+                    self.loss_balance.load_state_dict(json.load(handle))
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _load_collator_state(self, checkpoint: str) -> None:
@@ -223,8 +245,12 @@ class KoGNERTrainer(Trainer):
         self._collator_state = state
 
     def _collator_state_file(self) -> str:
-        suffix = f"_{self.args.process_index}" if self.args.world_size > 1 else ""
-        return f"{COLLATOR_STATE_NAME}{suffix}.json"
+        return self._state_file(f"{COLLATOR_STATE_NAME}.json")
+
+    def _state_file(self, name: str) -> str:
+        """``name``, with the process index before the extension when there are several processes."""
+        stem, extension = os.path.splitext(name)
+        return f"{stem}_{self.args.process_index}{extension}" if self.args.world_size > 1 else name
 
     # ----------------------------------------------------------------------------------------------- model card
     def create_model_card(self, *args: Any, output_dir: str | None = None, **kwargs: Any) -> None:
