@@ -50,6 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, <= 50 steps, few sentences")
     parser.add_argument("--output", default=None,
                         help="results JSON (default: benchmarks/results/ablation[_quick].json)")
+    parser.add_argument("--results", nargs="+", default=[], metavar="ARM=JSON",
+                        help="arms already run by the protocol (zero_shot.py/supervised.py with that arm's settings): "
+                             "their results JSON is read instead of running them; the JSON's own command is kept")
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     args, protocol_args = parser.parse_known_args(argv[:split])
@@ -57,6 +60,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.train_args = argv[split + 1 :]
     args.command = "python benchmarks/ablation.py " + " ".join(argv)
     args.output = args.output or str(RESULTS_DIR / f"ablation{'_quick' if args.quick else ''}.json")
+    given = {}
+    for item in args.results:
+        name, _, path = item.partition("=")
+        if not name or not path or not Path(path).is_file():
+            parser.error(f"--results {item}: expected ARM=JSON with an existing results file")
+        given[name] = path
+    args.results = given
     return args
 
 
@@ -87,7 +97,10 @@ def teacher_for(args: argparse.Namespace, views: str) -> str:
 
 
 def run_arm(args: argparse.Namespace, name: str, arm: dict[str, Any]) -> dict[str, Any]:
-    """One protocol run (all seeds) for an arm; returns its results JSON."""
+    """One protocol run (all seeds) for an arm, or the results JSON given for it (``--results``)."""
+    if name in args.results:
+        print(f"[ablation] arm {name}: reading {args.results[name]} (not run again)", flush=True)
+        return json.loads(Path(args.results[name]).read_text())
     output = Path(args.runs_dir, f"{name}{'_quick' if args.quick else ''}.json")
     argv = ["--teacher", teacher_for(args, arm["views"]), "--runs-dir", str(Path(args.runs_dir, name)),
             "--seeds", *map(str, args.seeds), "--output", str(output), *(["--quick"] if args.quick else []),
@@ -159,8 +172,8 @@ def markdown(arms: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]]
                      + f" | {'%+.1f' % delta['difference_mean'] if delta else '–'} | "
                      + (f"{statistics.fmean(shares):.2f}" if shares else "–") + " |")
     return "\n".join(lines + ["", "F1 (%) strict span+type, mean ± std over seeds; Δ: paired same-seed difference of "
-                              "the mean over corpora; dist share: dist_weight·dist_loss / loss, 2nd half of "
-                              "training."])
+                              "the mean over corpora; dist share: the Trainer's dist_share (the weighted, "
+                              "balanced distillation term over the loss optimised), 2nd half of training."])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     for corpus, values in results[name]["corpora"].items()},
                         "kg_test": results[name].get("kg_test"),
                         "loss_share": loss_shares(results[name]),
-                        "results_file": str(Path(args.runs_dir, f"{name}{'_quick' if args.quick else ''}.json"))}
+                        "command": results[name].get("command"), "commit": results[name].get("commit"),
+                        "results_file": args.results.get(name) or str(
+                            Path(args.runs_dir, f"{name}{'_quick' if args.quick else ''}.json"))}
                  for name, arm in arms.items()},
         "paired_vs": base, "paired": comparisons, "markdown": table,
     })

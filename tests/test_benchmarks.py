@@ -318,3 +318,35 @@ def test_supervised_protocol_runs_the_peer_on_the_same_mix(tiny_encoder_dir, tmp
     assert results["peer_runs"]["3"]["threshold"]["dev_sets"] == results["runs"]["3"]["threshold"]["dev_sets"]
     choice = results["label_implications"]
     assert set(choice["dev_mean_f1"]) == {"none", "gene=protein"} and choice["chosen"] in ([], ["gene=protein"])
+
+
+def protocol_result(f1_per_seed: dict[str, list[float]], dist_share: float) -> dict:
+    """The part of a protocol results JSON that the ablation reads."""
+    return {"command": "python benchmarks/zero_shot.py ...", "commit": "abc1234", "seeds": [1, 2],
+            "corpora": {corpus: {"f1": sum(values) / 2, "f1_std": 0.0, "f1_per_seed": values}
+                        for corpus, values in f1_per_seed.items()},
+            "runs": {seed: {"training": {"loss_log": [{"step": 1, "lang_loss": 0.5, "dist_loss": 1.0,
+                                                       "dist_share": dist_share}]}} for seed in ("1", "2")}}
+
+
+def test_ablation_assembles_arms_from_given_protocol_results(tmp_path) -> None:
+    import json
+
+    load_protocols()
+    import importlib
+
+    ablation = importlib.import_module("ablation")
+    paths = {}
+    for name, values, share in (("dist_0.2", {"bc2gm": [30.0, 34.0], "jnlpba": [20.0, 22.0]}, 0.2),
+                                ("dist_0", {"bc2gm": [28.0, 30.0], "jnlpba": [20.0, 24.0]}, 0.0)):
+        paths[name] = write(tmp_path / f"{name}.json", json.dumps(protocol_result(values, share)))
+    output = tmp_path / "ablation.json"
+    assert ablation.main(["--arms", "dist_0.2", "dist_0", "--seeds", "1", "2", "--output", str(output),
+                          "--results", f"dist_0.2={paths['dist_0.2']}", f"dist_0={paths['dist_0']}"]) == 0
+    results = json.loads(output.read_text())
+    mean = results["paired"]["dist_0.2"]["corpora"]["mean_over_corpora"]
+    assert mean["differences"] == [1.0, 1.0] and mean["wins"] == 2  # (30+20)/2-(28+20)/2, (34+22)/2-(30+24)/2
+    assert results["arms"]["dist_0.2"]["results_file"] == str(paths["dist_0.2"])
+    assert results["arms"]["dist_0"]["commit"] == "abc1234"
+    with pytest.raises(SystemExit):
+        ablation.parse_args(["--results", "dist_0"])  # not ARM=JSON
