@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, heavy_processes, machine_info, mean_std, write_json  # noqa: E402
-from protocols import PROTOCOLS, git_commit  # noqa: E402
+from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, mean_std, write_json  # noqa: E402
+from protocols import PROTOCOLS  # noqa: E402
 from protocols import main as run_protocol  # noqa: E402
 
 PAPER_WEIGHT = 0.2

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -144,3 +145,15 @@ def heavy_processes(names: Sequence[str] = ("train.py", "build_teacher.py", "mak
         if process.info["pid"] != os.getpid() and "python" in cmdline and any(name in cmdline for name in names):
             found.append(cmdline[:160])
     return found
+
+
+def git_commit() -> str:
+    """``git rev-parse --short HEAD``, plus "plus uncommitted changes" when the tree is dirty."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} plus uncommitted changes" if dirty else commit

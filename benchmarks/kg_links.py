@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, machine_info, write_json  # noqa: E402
-from protocols import git_commit  # noqa: E402
+from common import RESULTS_DIR, git_commit, machine_info, write_json  # noqa: E402
 
 from tqdm.auto import tqdm  # noqa: E402
 

@@ -40,15 +40,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_app() -> Any:
-    """The repository's ``app.py`` (a script kept importable on its own for the Space), loaded by path."""
-    spec = importlib.util.spec_from_file_location("app", REPO_ROOT / "app.py")
+def _load_by_path(name: str, path: Path) -> Any:
+    """A script loaded by path: ``app.py`` (kept importable on its own for the Space) and ``benchmarks/common.py``
+    (this file is itself loaded by path in the tests, without ``benchmarks/`` on ``sys.path``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-app = _load_app()
+app = _load_by_path("app", REPO_ROOT / "app.py")
+git_commit = _load_by_path("benchmarks_common", REPO_ROOT / "benchmarks" / "common.py").git_commit
 
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load.json"
 DEFAULT_MIXED_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load_mixed.json"
@@ -362,20 +364,6 @@ def mixed_main(args: argparse.Namespace, model: Any, description: str) -> int:
           f"load: {short['count']} answered, p50 {short['p50']:.2f} s, p95 {short['p95']:.2f} s, max "
           f"{short['max']:.2f} s; {len(report['errors'])} errors, {report['wrong_answers']} wrong -> {args.output}")
     return 0 if not report["errors"] and not report["wrong_answers"] else 1
-
-
-def git_commit() -> str:
-    """Short HEAD commit, with "plus uncommitted changes" when the tree differs from it."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" plus uncommitted changes" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, machine_info, write_json  # noqa: E402
-from protocols import git_commit  # noqa: E402
+from common import RESULTS_DIR, git_commit, machine_info, write_json  # noqa: E402
 
 ZERO_SHOT_MIX = ["runs/data-disjoint", "bionlp09", "bionlp11epi", "bionlp11id", "bionlp13ge", "bionlp13pc", "craft",
                  "ex_ptm"]

@@ -18,7 +18,8 @@ Resumable: every stage writes a record under ``--runs-dir/<protocol>/train-<key>
 training settings; evaluation records are keyed by the evaluation settings; the peer has its own
 ``peer-<key>/seed<N>/``, keyed by what it depends on: mix, source weights, steps, batch, encoder, learning rates)
 and a rerun with identical settings reuses it; an interrupted training resumes from its last checkpoint.
-Results: ``benchmarks/results/<protocol>.json`` with ``command``, ``commit``, ``machine``, ``date``, ``seeds``, ``threshold`` and
+Results: ``benchmarks/results/<protocol>.json`` with ``command``, ``commit``, ``machine``, ``date``, ``seeds``,
+``threshold`` and
 ``corpora: {folder: {f1, f1_std, precision, recall, per_label}}`` (percent); supervised adds ``peer``.
 """
 
@@ -28,7 +29,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from common import REPO_ROOT, RESULTS_DIR, heavy_processes, machine_info, mean_std, write_json  # noqa: E402
+from common import (  # noqa: E402
+    REPO_ROOT, RESULTS_DIR, git_commit, heavy_processes, machine_info, mean_std, write_json,
+)
 
 from kogner.corpora.registry import ADDED_CORPORA, available_corpora, resolve_data_dir  # noqa: E402
 from kogner.evaluation.threshold import DEFAULT_GRID  # noqa: E402
@@ -114,18 +116,6 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
         args.runs_dir = str(Path(args.runs_dir) / "quick")
     args.output = args.output or str(RESULTS_DIR / f"{protocol.name}{'_quick' if args.quick else ''}.json")
     return args
-
-
-def git_commit() -> str:
-    """``git rev-parse --short HEAD``, plus "plus uncommitted changes" when the tree is dirty."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{commit} plus uncommitted changes" if dirty else commit
 
 
 def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ from kogner.evaluation.evaluate import markdown_table
 
 CARD_HYPERPARAMETERS = (
     "max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-    "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "bf16", "fp16",
+    "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "bf16", "fp16", "loss_balance",
 )
 GENERIC_DIRECTORY_NAMES = {"model", "models", "output", "outputs", "final", "best", "checkpoint", "."}
 TAGS = ["kogner", "ner", "biomedical", "knowledge-graph", "gliner", "knowledge-distillation", "token-classification"]
