@@ -120,6 +120,22 @@ def test_changed_setting_recomputes_only_affected_stages(built, tiny_graph, sett
     assert not torch.equal(new.parts["Z_double_prime"], old.parts["Z_double_prime"])  # really recomputed
 
 
+def test_same_encoder_in_another_folder_reuses_the_cache(built, tiny_graph, settings, tmp_path) -> None:
+    """A fresh clone or virtual environment puts the same encoder package elsewhere: still cached. A changed
+    encoder (its config) is not."""
+    import shutil
+
+    out, moved = tmp_path / "copy", tmp_path / "elsewhere" / "encoder"
+    shutil.copytree(built.out_dir, out)
+    shutil.copytree(settings.resolved_encoder(), moved)
+    assert build_teacher(tiny_graph, out, replace(settings, encoder=str(moved)), progress=False).stage_status == {
+        stage: "cached" for stage in STAGES}
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "layer_norm_eps": 1e-6}))
+    changed = build_teacher(tiny_graph, out, replace(settings, encoder=str(moved)), progress=False)
+    assert changed.stage_status["text"] == "computed"
+
+
 def test_interrupted_run_resumes_after_last_finished_stage(built, tiny_graph, settings, tmp_path) -> None:
     import shutil
 

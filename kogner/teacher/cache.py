@@ -63,13 +63,15 @@ def stable_hash(payload: object) -> str:
 
 
 def encoder_identity(encoder: str) -> dict[str, object]:
-    """What identifies an encoder for caching: the path/id plus, for local folders, file sizes + config."""
+    """What identifies an encoder for caching: a Hub id as it is; a local folder by its contents (file names and
+    sizes, config), not by where it lies, so a new clone or virtual environment with the same encoder package reuses
+    the cached stages."""
     path = Path(encoder)
     if not path.is_dir():
         return {"encoder": encoder}
     files = {p.name: p.stat().st_size for p in sorted(path.iterdir()) if p.is_file()}
     config = (path / "config.json").read_text() if (path / "config.json").exists() else ""
-    return {"encoder": str(path.resolve()), "files": files, "config": hashlib.sha256(config.encode()).hexdigest()}
+    return {"encoder": "local folder", "files": files, "config": hashlib.sha256(config.encode()).hexdigest()}
 
 
 class StageCache:
