@@ -128,9 +128,3 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def commit() -> str:
-    def git(*arguments: str) -> str:
-        return subprocess.run(["git", *arguments], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" plus uncommitted changes" if git("status", "--porcelain") else "")

@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO_ROOT, RESULTS_DIR, heavy_processes, machine_info, write_json
+from common import REPO_ROOT, RESULTS_DIR, git_commit, heavy_processes, machine_info, write_json
 from fault_tools import (
-    Row, RowsDone, StartedAfter, commit, inject, kill_at, load_by_path, partial_state, quietly, refused, row, table,
+    Row, RowsDone, StartedAfter, inject, kill_at, load_by_path, partial_state, quietly, refused, row, table,
     truncate,
 )
 
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[faults] {time.monotonic() - started:.0f} s", flush=True)
     write_json(Path(args.output), {
         "command": " ".join(["python", "benchmarks/faults.py", *(argv if argv is not None else sys.argv[1:])]),
-        "commit": commit(), "machine": info, "seconds": round(time.monotonic() - started, 1), "seed": args.seed,
+        "commit": git_commit(), "machine": info, "seconds": round(time.monotonic() - started, 1), "seed": args.seed,
         "faults": rows, "all_recovered": all(r["recovered"] for r in rows),
         "nothing_lost": all(r["data_lost"].startswith("none") for r in rows),
         "all_identical": all(r["identical"] is not False for r in rows),

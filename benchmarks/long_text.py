@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from common import REPO_ROOT, RESULTS_DIR, heavy_processes, machine_info, write_json
+from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, write_json
 
 SHORT_CHARS = 1_000
 LONG_BATCH = 32
@@ -117,18 +116,6 @@ def timed(name: str, run: Callable[[], list[Any]], tokens: int, repeats: int = 1
     return row
 
 
-def commit() -> str:
-    """``git rev-parse --short HEAD``, with "plus uncommitted changes" when the tree is dirty."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} plus uncommitted changes" if dirty else head
-
-
 def run_long_text(args: argparse.Namespace, sentences: list[dict[str, Any]], labels: list[str], source: str,
                   load_kogner: Callable[..., Any]) -> dict[str, Any]:
     """Measure the short and the long text and write the report (see the module docstring)."""
@@ -168,7 +155,7 @@ def run_long_text(args: argparse.Namespace, sentences: list[dict[str, Any]], lab
     }
     report = {
         "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
-        "commit": commit(),
+        "commit": git_commit(),
         "machine": machine,
         "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
         "busy_with": heavy_processes(),

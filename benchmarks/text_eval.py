@@ -5,13 +5,12 @@ the provenance of a results file, resumable per-corpus results.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import REPO_ROOT, machine_info
+from common import git_commit, machine_info
 
 CharSpan = tuple[int, int, str]  # (start char, end char exclusive, label)
 
@@ -26,18 +25,9 @@ class Document:
     gold: list[CharSpan]
 
 
-def commit() -> str:
-    """``git rev-parse --short HEAD``, with "plus uncommitted changes" when the tree is dirty."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head} plus uncommitted changes" if git("status", "--porcelain") else head
-
-
 def provenance(device: str = "cpu") -> dict[str, Any]:
     """Command, commit, machine and date of a run."""
-    return {"command": "python " + " ".join(sys.argv), "commit": commit(), "machine": machine_info(device)}
+    return {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine_info(device)}
 
 
 def read_documents(

@@ -121,19 +121,23 @@ def test_both_losses_are_means_on_comparable_scales(model) -> None:
     assert 0.5 < model(**more).lang_loss.item() / lang < 2
 
 
-def test_trainer_logs_both_terms_and_the_distillation_share(tiny_encoder_dir, tmp_path) -> None:
+def toy_trainer(encoder_dir, output_dir, **training_args):
+    """A KoGNERTrainer on 16 toy sentences with the toy teacher: 4 steps of 4, logging every 2 steps."""
     from kogner.training.arguments import KoGNERTrainingArguments
     from kogner.training.trainer import KoGNERTrainer
 
     torch.manual_seed(0)
-    trained = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
-                                       distillation_dim=16)
+    model = KoGNERModel.from_encoder(str(encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM, distillation_dim=16)
     rows = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples(16)]
-    args = KoGNERTrainingArguments(output_dir=str(tmp_path), max_steps=4, logging_steps=2, per_device_train_batch_size=4,
-                                   learning_rate=1e-3, save_strategy="no", report_to="none", use_cpu=True,
-                                   disable_tqdm=True, remove_unused_columns=False)
-    trainer = KoGNERTrainer(model=trained, args=args, train_dataset=Dataset.from_list(rows),
-                            data_collator=KoGNERDataCollator.from_model(trained, teacher=toy_teacher()))
+    args = KoGNERTrainingArguments(output_dir=str(output_dir), max_steps=4, logging_steps=2,
+                                   per_device_train_batch_size=4, report_to="none", use_cpu=True, disable_tqdm=True,
+                                   remove_unused_columns=False, **training_args)
+    return model, KoGNERTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                data_collator=KoGNERDataCollator.from_model(model, teacher=toy_teacher()))
+
+
+def test_trainer_logs_both_terms_and_the_distillation_share(tiny_encoder_dir, tmp_path) -> None:
+    trained, trainer = toy_trainer(tiny_encoder_dir, tmp_path, learning_rate=1e-3, save_strategy="no")
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert len(logged) == 2
@@ -151,20 +155,11 @@ def test_running_mean_balance_keeps_the_weights_as_shares_of_the_loss(tiny_encod
     import random
     from types import SimpleNamespace
 
-    from kogner.training.arguments import KoGNERTrainingArguments
     from kogner.training.balance import RunningLossBalance
-    from kogner.training.trainer import LOSS_BALANCE_STATE_NAME, KoGNERTrainer
+    from kogner.training.trainer import LOSS_BALANCE_STATE_NAME
 
-    torch.manual_seed(0)
-    trained = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
-                                       distillation_dim=16)
-    rows = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples(16)]
-    args = KoGNERTrainingArguments(output_dir=str(tmp_path), max_steps=4, logging_steps=2, per_device_train_batch_size=4,
-                                   learning_rate=1e-4, save_strategy="steps", save_steps=4, report_to="none",
-                                   use_cpu=True, disable_tqdm=True, remove_unused_columns=False,
+    trained, trainer = toy_trainer(tiny_encoder_dir, tmp_path, learning_rate=1e-4, save_strategy="steps", save_steps=4,
                                    loss_balance="running_mean")
-    trainer = KoGNERTrainer(model=trained, args=args, train_dataset=Dataset.from_list(rows),
-                            data_collator=KoGNERDataCollator.from_model(trained, teacher=toy_teacher()))
     trainer.train()  # a real run logs the shares of the balanced terms and checkpoints the running means
     assert all(0 < entry["dist_share"] < 1 for entry in trainer.state.log_history if "loss" in entry)
     state = json.loads((tmp_path / "checkpoint-4" / LOSS_BALANCE_STATE_NAME).read_text())
