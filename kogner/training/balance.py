@@ -4,10 +4,11 @@ KoGNER's loss is ``a * lang_loss + b * dist_loss`` (paper eq. 7 with the weights
 means (``modeling_kogner/losses_kogner.py``), but they do not stay on one scale: after a few hundred steps the
 span×label BCE falls to ~0.01 (almost every pair is an easy negative) while the distillation MSE stays ~0.7, so
 the distillation term makes ~93 % of the loss and, measured on the shared encoder and span layers, gets ~4x the
-gradient norm of the language term (BENCHMARKS.md, "Loss balance"). With ``loss_balance="running_mean"`` each term
-is divided by a bias-corrected exponential moving average of its own detached value; the weighted terms then
-keep the shares ``a : b`` of the loss throughout training, which is what the paper's weights express. Only
-batches that have the term update its average (a batch without KG-linked spans has no distillation term).
+gradient norm of the language term (`benchmarks/loss_balance.py`; BENCHMARKS.md, "Recipe choices on dev"). With
+``loss_balance="running_mean"`` each term is divided by a bias-corrected exponential moving average of its own
+detached value; the weighted terms then keep the shares ``a : b`` of the loss throughout training, which is what
+the paper's weights express. Only batches that have the term update its average (a batch without KG-linked spans
+has no distillation term).
 """
 
 from __future__ import annotations

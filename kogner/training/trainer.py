@@ -91,16 +91,19 @@ class KoGNERTrainer(Trainer):
         loss = outputs.loss
         if model.training:
             config = self.accelerator.unwrap_model(model).config
-            lang_term, dist_term = config.lang_weight * outputs.lang_loss, config.dist_weight * outputs.dist_loss
+            lang_value, dist_value = outputs.lang_loss.detach().item(), outputs.dist_loss.detach().item()
+            lang_scale = dist_scale = 1.0
             if self.loss_balance is not None:
-                lang_term = lang_term / self.loss_balance.update("lang_loss", outputs.lang_loss.detach().item())
+                lang_scale = self.loss_balance.update("lang_loss", lang_value)
                 distill_index = inputs.get("distill_index")
                 if config.dist_weight and distill_index is not None and distill_index.shape[0] > 0:
-                    dist_term = dist_term / self.loss_balance.update("dist_loss", outputs.dist_loss.detach().item())
-                loss = lang_term + dist_term
-            for name, value in (("lang_loss", outputs.lang_loss), ("dist_loss", outputs.dist_loss),
-                                ("lang_term", lang_term), ("dist_term", dist_term)):
-                self._loss_parts[name] += value.detach().item()
+                    dist_scale = self.loss_balance.update("dist_loss", dist_value)
+                loss = (config.lang_weight / lang_scale) * outputs.lang_loss + (
+                    config.dist_weight / dist_scale) * outputs.dist_loss
+            for name, value in (("lang_loss", lang_value), ("dist_loss", dist_value),
+                                ("lang_term", config.lang_weight * lang_value / lang_scale),
+                                ("dist_term", config.dist_weight * dist_value / dist_scale)):
+                self._loss_parts[name] += value
             self._loss_part_steps += 1
         return (loss, outputs) if return_outputs else loss
 
@@ -228,6 +231,9 @@ class KoGNERTrainer(Trainer):
             if self.loss_balance is not None and os.path.isfile(balance_file):
                 with open(balance_file, encoding="utf-8") as handle:
                     self.loss_balance.load_state_dict(json.load(handle))
+            elif self.loss_balance is not None:
+                logger.warning("%s has no %s: the loss balance's running means start afresh", resume_from_checkpoint,
+                               os.path.basename(balance_file))
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _load_collator_state(self, checkpoint: str) -> None:
