@@ -7,6 +7,7 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
+DISTILLATION_LOSSES = ("mse", "contrastive")
 
 KOGNER_PIPELINES: dict[str, dict[str, Any]] = {
     "token-classification": {"impl": "pipeline_kogner.KoGNERPipeline", "pt": ["AutoModel"], "type": "text"}
@@ -44,6 +45,12 @@ class KoGNERConfig(PretrainedConfig):
             Keep ``MLP_dist`` at its random initialisation. When both sides of the MSE are trainable they can both
             collapse to a constant and the distillation loss reaches 0 without transferring anything; a fixed random
             linear map preserves the geometry of ``H`` (Johnson-Lindenstrauss), so the student has to learn it.
+            The contrastive loss cannot collapse (other entities push back), so it may train ``MLP_dist`` too.
+        distillation_loss (`str`, *optional*, defaults to `"mse"`):
+            ``"mse"``: the paper's eq. 6, mean squared error between ``MLP_span(span)`` and ``MLP_dist(H)``.
+            ``"contrastive"``: InfoNCE on cosines, the linked entity against the batch's other linked entities and
+            sampled teacher entities; it trains the span space for retrieval (entity linking, ``link=True``).
+        distillation_temperature (`float`, *optional*, defaults to 0.05): softmax temperature of the contrastive loss.
         lang_weight (`float`, *optional*, defaults to 0.8): weight ``a`` of the language (BCE) loss.
         dist_weight (`float`, *optional*, defaults to 0.2): weight ``b`` of the distillation (MSE) loss.
         focal_alpha (`float`, *optional*, defaults to -1): focal-loss alpha; negative disables the alpha term.
@@ -73,6 +80,8 @@ class KoGNERConfig(PretrainedConfig):
         teacher_dim: int = 0,
         distillation_dim: int = 256,
         freeze_teacher_projection: bool = True,
+        distillation_loss: str = "mse",
+        distillation_temperature: float = 0.05,
         lang_weight: float = 0.8,
         dist_weight: float = 0.2,
         focal_alpha: float = -1.0,
@@ -85,6 +94,10 @@ class KoGNERConfig(PretrainedConfig):
     ) -> None:
         if label_encoder not in ("shared", "separate"):
             raise ValueError(f"label_encoder must be 'shared' or 'separate', got {label_encoder!r}")
+        if distillation_loss not in DISTILLATION_LOSSES:
+            raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {distillation_loss!r}")
+        if distillation_temperature <= 0:
+            raise ValueError(f"distillation_temperature must be > 0, got {distillation_temperature}")
         if max_width < 1:
             raise ValueError(f"max_width must be >= 1, got {max_width}")
         if not 0.0 <= threshold <= 1.0:
@@ -107,6 +120,8 @@ class KoGNERConfig(PretrainedConfig):
         self.teacher_dim = teacher_dim
         self.distillation_dim = distillation_dim
         self.freeze_teacher_projection = freeze_teacher_projection
+        self.distillation_loss = distillation_loss
+        self.distillation_temperature = distillation_temperature
         self.lang_weight = lang_weight
         self.dist_weight = dist_weight
         self.focal_alpha = focal_alpha

@@ -1,4 +1,4 @@
-"""KoGNER's two losses (paper eqs. 2 and 6): span×label BCE and span-to-teacher MSE, both on a per-item scale.
+"""KoGNER's losses (paper eqs. 2 and 6): span×label BCE and span-to-teacher distillation, both on a per-item scale.
 
 Both terms are means, so that the weights ``a`` (``lang_weight``) and ``b`` (``dist_weight``) of
 ``a * lang_loss + b * dist_loss`` compare like with like whatever the batch looks like:
@@ -10,6 +10,10 @@ Both terms are means, so that the weights ``a`` (``lang_weight``) and ``b`` (``d
   distillation space (0 when the batch has no linked span).
 
 At initialisation both are of order 1 (BCE ≈ ln 2 ≈ 0.69; the MSE of two unit-scale random projections ≈ 1-2).
+
+``distillation_loss="contrastive"`` replaces the MSE by an InfoNCE term (`contrastive_distillation_loss`): the MSE
+pulls a span towards its entity's point but nothing pushes it away from the other entities, so that point need not be
+the span's nearest entity, which is what linking (``link=True``) asks for.
 """
 
 from __future__ import annotations
@@ -53,3 +57,27 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
     """
     per_span = (student - teacher).pow(2).mean(dim=-1)  # [K]; empty when K = 0, and its sum is then 0
     return per_span.sum() / max(student.shape[0], 1)
+
+
+def contrastive_distillation_loss(
+    student: torch.Tensor, candidates: torch.Tensor, excluded: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """InfoNCE over cosine similarities: each linked span must pick its own entity among the candidates.
+
+    Args:
+        student: ``[K, D]`` projected span vectors.
+        candidates: ``[C, D]`` projected teacher vectors, ``C >= K``; row ``i < K`` is the entity of span ``i``, the
+            rest are the other linked spans' entities and sampled negatives.
+        excluded: ``[K, C]`` bool, True for candidates that are span ``i``'s own entity again (another span linked to
+            the same entity): neither a positive nor a negative.
+        temperature: softmax temperature on the cosines.
+
+    Returns:
+        The mean over the ``K`` spans of ``-log softmax`` of the own entity; exactly 0 (still connected to the graph)
+        when ``K = 0``.
+    """
+    num_spans = student.shape[0]
+    logits = F.normalize(student, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature  # [K, C]
+    logits = logits.masked_fill(excluded, float("-inf"))
+    own = torch.arange(num_spans, device=student.device)
+    return F.cross_entropy(logits, own, reduction="sum") / max(num_spans, 1)

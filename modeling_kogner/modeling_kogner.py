@@ -19,7 +19,7 @@ from transformers.utils import ModelOutput
 from .configuration_kogner import KoGNERConfig
 from .encoders_kogner import build_encoder, load_tokenizer, warn_if_emulated_half_precision
 from .layers_kogner import DistillationHead, FeedForward, SpanRepresentation, TeacherProjection
-from .losses_kogner import distillation_loss, span_label_loss
+from .losses_kogner import contrastive_distillation_loss, distillation_loss, span_label_loss
 from .prediction_kogner import KoGNERPredictionMixin
 from .linking_kogner import EntityIndex
 from .processing_kogner import WordBatchEncoder, encoder_token_limit
@@ -33,7 +33,8 @@ class KoGNEROutput(ModelOutput):
     Attributes:
         loss: ``lang_weight * lang_loss + dist_weight * dist_loss`` (when targets were given).
         lang_loss: span×label binary cross-entropy, mean over the pairs that count (``span_mask`` × ``label_mask``).
-        dist_loss: distillation MSE, mean over the KG-linked spans; exactly 0 when the batch has none.
+        dist_loss: distillation loss (MSE or contrastive: ``config.distillation_loss``), mean over the KG-linked
+            spans; exactly 0 when the batch has none.
         logits: ``[B, N * max_width, C]`` span·label scores (before the sigmoid).
         span_mask: ``[B, N * max_width]`` True for spans that lie inside the text.
     """
@@ -212,6 +213,7 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         label_mask: torch.Tensor | None = None,
         distill_index: torch.Tensor | None = None,
         teacher_vectors: torch.Tensor | None = None,
+        negative_teacher_vectors: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> KoGNEROutput:
         r"""Score every span of every window against every entity type.
@@ -226,6 +228,8 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
                 window's source annotates; other span×label pairs are left out of the mean BCE.
             distill_index: ``[K, 2]`` (window row, flat span index) of spans linked to KG entities.
             teacher_vectors: ``[K, teacher_dim]`` teacher vectors ``H`` of those entities.
+            negative_teacher_vectors: ``[N, teacher_dim]`` teacher vectors of sampled entities, extra negatives of
+                the contrastive distillation loss (ignored by the MSE).
         """
         words = self.encode_words(input_ids, attention_mask, word_index)
         spans, span_mask = self.span_representation(words, word_mask.bool())
@@ -243,14 +247,18 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         lang_loss = span_label_loss(
             logits, labels.to(logits.dtype), pair_mask, self.config.focal_alpha, self.config.focal_gamma
         )
-        dist_loss = self._distillation_loss(spans, distill_index, teacher_vectors)
+        dist_loss = self._distillation_loss(spans, distill_index, teacher_vectors, negative_teacher_vectors)
         loss = self.config.lang_weight * lang_loss
         if self.config.dist_weight != 0:
             loss = loss + self.config.dist_weight * dist_loss
         return KoGNEROutput(loss=loss, lang_loss=lang_loss, dist_loss=dist_loss, logits=logits, span_mask=span_mask)
 
     def _distillation_loss(
-        self, spans: torch.Tensor, distill_index: torch.Tensor | None, teacher_vectors: torch.Tensor | None
+        self,
+        spans: torch.Tensor,
+        distill_index: torch.Tensor | None,
+        teacher_vectors: torch.Tensor | None,
+        negative_teacher_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.distillation_head is None:
             if teacher_vectors is not None and teacher_vectors.numel() > 0:
@@ -259,14 +267,21 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         if distill_index is None or teacher_vectors is None:
             distill_index = spans.new_zeros((0, 2), dtype=torch.long)
             teacher_vectors = spans.new_zeros((0, self.config.teacher_dim))
-        if teacher_vectors.shape[-1] != self.config.teacher_dim:
-            raise ValueError(
-                f"teacher vectors have size {teacher_vectors.shape[-1]}, the model expects teacher_dim="
-                f"{self.config.teacher_dim}"
-            )
+        for name, vectors in (("teacher", teacher_vectors), ("negative teacher", negative_teacher_vectors)):
+            if vectors is not None and vectors.shape[-1] != self.config.teacher_dim:
+                raise ValueError(f"{name} vectors have size {vectors.shape[-1]}, the model expects teacher_dim="
+                                 f"{self.config.teacher_dim}")
         linked_spans = spans[distill_index[:, 0], distill_index[:, 1]]
-        student, teacher = self.distillation_head(linked_spans, teacher_vectors)
-        return distillation_loss(student, teacher)
+        if self.config.distillation_loss == "mse":
+            student, teacher = self.distillation_head(linked_spans, teacher_vectors)
+            return distillation_loss(student, teacher)
+        # contrastive: the linked entities of the batch, then the sampled ones, as candidates for every span
+        raw = teacher_vectors if negative_teacher_vectors is None else torch.cat(
+            [teacher_vectors, negative_teacher_vectors.to(teacher_vectors.dtype)])
+        student, candidates = self.distillation_head(linked_spans, raw)
+        excluded = (raw[None, :, :] == teacher_vectors[:, None, :]).all(dim=-1)  # [K, C]: the same entity again
+        excluded.fill_diagonal_(False)
+        return contrastive_distillation_loss(student, candidates, excluded, self.config.distillation_temperature)
 
     # ------------------------------------------------------------------------------------------------- inference
     def label_vectors(

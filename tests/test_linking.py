@@ -17,6 +17,7 @@ from kogner.schema import NER_FEATURES
 from kogner.training.collator import KoGNERDataCollator, TeacherTable
 from modeling_kogner import EntityIndex, KoGNERModel
 from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans
+from modeling_kogner.losses_kogner import contrastive_distillation_loss
 from toy_data import DISEASES, DRUGS, toy_examples, toy_kg_ids
 
 TEACHER_DIM = 12
@@ -77,19 +78,19 @@ def toy_index() -> EntityIndex:
     return EntityIndex(ids, [kg_id.split(":")[1] for kg_id in ids], vectors, [kg_id.split(":")[0] for kg_id in ids])
 
 
-@pytest.fixture(scope="module")
-def linker(tiny_encoder_dir: Path) -> KoGNERModel:
+def train_linker(encoder_dir: Path, steps: int, num_teacher_negatives: int = 0, **config) -> KoGNERModel:
     """A tiny model trained with distillation (weight 1) on the toy sentences, with the toy entity index."""
     torch.manual_seed(0)
-    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, dropout=0.1, teacher_dim=TEACHER_DIM,
-                                     distillation_dim=16, dist_weight=1.0)
+    model = KoGNERModel.from_encoder(str(encoder_dir), hidden_size=32, dropout=0.1, teacher_dim=TEACHER_DIM,
+                                     distillation_dim=16, dist_weight=1.0, **config)
     index = toy_index()
     collator = KoGNERDataCollator.from_model(
-        model, teacher=TeacherTable(index.vectors, {kg_id: row for row, kg_id in enumerate(index.kg_ids)}))
+        model, teacher=TeacherTable(index.vectors, {kg_id: row for row, kg_id in enumerate(index.kg_ids)}),
+        num_teacher_negatives=num_teacher_negatives)
     examples = toy_examples()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
     model.train()
-    for step in range(150):
+    for step in range(steps):
         batch = collator([examples[(step * 8 + offset) % len(examples)] for offset in range(8)])
         loss = model(**batch).loss
         optimizer.zero_grad()
@@ -100,19 +101,81 @@ def linker(tiny_encoder_dir: Path) -> KoGNERModel:
     return model
 
 
-def test_linking_returns_the_right_kg_id_for_every_toy_entity(linker) -> None:
+@pytest.fixture(scope="module")
+def linker(tiny_encoder_dir: Path) -> KoGNERModel:
+    return train_linker(tiny_encoder_dir, steps=150)
+
+
+def toy_link_accuracy(model: KoGNERModel) -> tuple[float, list[list[tuple[int, float]]]]:
+    """Accuracy@1 of linking every KG-linked toy span, and the top-3 links."""
     examples = toy_examples()
     spans, gold = [], []
     for number, example in enumerate(examples):
         for link in example["kge"]:
             spans.append((number, link["start"], link["end"]))
             gold.append(link["kg_id"])
-    found = link_spans(linker, [example["tokens"] for example in examples], spans, top_k=3)
-    ids = linker.entity_index.kg_ids
-    accuracy = sum(ids[top[0][0]] == kg_id for top, kg_id in zip(found, gold)) / len(gold)
+    found = link_spans(model, [example["tokens"] for example in examples], spans, top_k=3)
+    ids = model.entity_index.kg_ids
+    return sum(ids[top[0][0]] == kg_id for top, kg_id in zip(found, gold)) / len(gold), found
+
+
+def test_linking_returns_the_right_kg_id_for_every_toy_entity(linker) -> None:
+    accuracy, found = toy_link_accuracy(linker)
     assert accuracy >= 0.9, accuracy  # a random index would give 1/16
     assert all(-1.0 <= score <= 1.0 for top in found for _, score in top)
     assert all(top[0][1] >= top[1][1] >= top[2][1] for top in found)
+
+
+def test_contrastive_distillation_learns_to_link_with_a_trained_projection(tiny_encoder_dir: Path) -> None:
+    untrained = train_linker(tiny_encoder_dir, steps=0, distillation_loss="contrastive",
+                             freeze_teacher_projection=False)
+    model = train_linker(tiny_encoder_dir, steps=60, num_teacher_negatives=4, distillation_loss="contrastive",
+                         freeze_teacher_projection=False)
+    assert toy_link_accuracy(untrained)[0] <= 0.4
+    assert toy_link_accuracy(model)[0] >= 0.9
+    projection = model.distillation_head.teacher_projection.weight
+    assert not torch.equal(projection, untrained.distillation_head.teacher_projection.weight)
+
+
+def test_contrastive_loss_prefers_the_own_entity_and_skips_its_duplicates() -> None:
+    candidates = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
+    right = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # span i points at candidate i
+    none = torch.zeros(2, 4, dtype=torch.bool)
+    duplicate = none.clone()
+    duplicate[0, 2] = True  # candidate 2 is span 0's entity again (another span linked to it)
+    loss = contrastive_distillation_loss(right, candidates, duplicate, temperature=0.1)
+    assert loss.item() < 1e-3
+    # without the exclusion the duplicate halves span 0's probability: loss ln 2 / 2 over two spans
+    assert contrastive_distillation_loss(right, candidates, none, 0.1).item() == pytest.approx(0.3466, abs=1e-3)
+    wrong = right.flip(0)
+    assert contrastive_distillation_loss(wrong, candidates, duplicate, 0.1).item() > 5.0
+    empty = torch.zeros(0, 2, requires_grad=True)
+    zero = contrastive_distillation_loss(empty, candidates, torch.zeros(0, 4, dtype=torch.bool), 0.1)
+    zero.backward()
+    assert zero.item() == 0.0 and empty.grad is not None
+
+
+def test_teacher_negatives_are_drawn_from_distillation_targets_only(tiny_encoder_dir: Path) -> None:
+    index = toy_index()
+    targets = {kg_id: row for row, kg_id in enumerate(index.kg_ids) if row % 2 == 0}  # odd rows: uncovered
+    model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
+                                     distillation_dim=16, distillation_loss="contrastive")
+
+    def negatives(seed: int, count: int) -> torch.Tensor | None:
+        collator = KoGNERDataCollator.from_model(model, teacher=TeacherTable(index.vectors, targets),
+                                                 num_teacher_negatives=count, seed=seed)
+        return collator(toy_examples()[:4]).get("negative_teacher_vectors")
+
+    drawn = negatives(seed=3, count=5)
+    allowed = index.vectors[sorted(targets.values())]
+    assert drawn.shape == (5, TEACHER_DIM) and len({tuple(row.tolist()) for row in drawn}) == 5
+    assert all((allowed == row).all(dim=1).any() for row in drawn)
+    assert torch.equal(drawn, negatives(seed=3, count=5)) and not torch.equal(drawn, negatives(seed=4, count=5))
+    assert negatives(seed=3, count=100).shape[0] == len(targets)  # at most every target once
+    assert negatives(seed=3, count=0) is None
+    output = model(**KoGNERDataCollator.from_model(model, teacher=TeacherTable(index.vectors, targets),
+                                                   num_teacher_negatives=5)(toy_examples()[:4]))
+    assert output.dist_loss.item() > 0
 
 
 def test_predict_entities_with_link_adds_id_name_and_score(linker) -> None:

@@ -76,6 +76,13 @@ def test_validation_split_can_be_scored_instead_of_test(clusters) -> None:
         logical_stage(clusters, TeacherSettings(**SETTINGS), evaluate_on="train")
 
 
+def test_bernoulli_negative_sampler_trains_too_and_unknown_samplers_are_refused(clusters) -> None:
+    _, metrics = logical_stage(clusters, TeacherSettings(**{**SETTINGS, "transr_negative_sampler": "bernoulli"}))
+    assert metrics["mrr"] >= 3 * random_ranking_mrr(clusters.num_nodes)
+    with pytest.raises(ValueError, match="--transr-negative-sampler"):
+        TeacherSettings(transr_negative_sampler="uniform")
+
+
 def test_covering_sample_keeps_every_entity() -> None:
     generator = torch.Generator().manual_seed(0)
     heads = torch.arange(100) % 37

@@ -10,6 +10,7 @@ from kogner.defaults import MINILM_ALIAS, resolve_encoder
 
 STAGES = ("text", "spatial", "logical")
 FORMAT_VERSION = 1
+NEGATIVE_SAMPLERS = ("basic", "bernoulli")  # PyKEEN's negative samplers offered for TransE/TransR
 
 
 def knob(default: Any, text: str) -> Any:
@@ -51,6 +52,9 @@ class TeacherSettings:
     transr_batch_size: int = knob(2048, "training triples per batch of TransE and TransR")
     transr_negatives: int = knob(8, "corrupted triples per training triple (sLCWA)")
     transr_margin: float = knob(6.0, "margin of the self-adversarial negative sampling loss (L1 distances)")
+    transr_negative_sampler: str = knob(
+        "basic", "how corrupted triples are drawn: basic (head or tail at random) or bernoulli (the side chosen per "
+        "relation by its tails-per-head and heads-per-tail ratios, fewer false negatives on 1-to-N relations)")
     transr_split: tuple[float, float, float] = (0.9, 0.05, 0.05)  # train/validation/test: no command-line option
     transr_max_train_triples: int | None = knob(
         None, "cap on training triples, keeping one per entity (0 = all, the default)")
@@ -61,6 +65,9 @@ class TeacherSettings:
     def __post_init__(self) -> None:
         """Bad values fail here, naming the option (``--gnn-epochs -1``), not deep inside a stage."""
         check_number_fields(self)
+        if self.transr_negative_sampler not in NEGATIVE_SAMPLERS:
+            raise ValueError(f"--transr-negative-sampler must be one of {', '.join(NEGATIVE_SAMPLERS)}, "
+                             f"got {self.transr_negative_sampler!r}")
         if self.encoder:
             check_model_source(self.encoder, "--encoder")
 

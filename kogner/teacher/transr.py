@@ -4,7 +4,8 @@
   by PyKEEN with its coverage rule (every entity of a triple is in the training part), so every entity that has
   a relation triple gets a trained vector. ``transr_max_train_triples`` can cap the training part for very large
   graphs; the sample then starts with one triple per entity (`covering_sample`), so coverage is kept.
-* Training: PyKEEN's sLCWA training loop (``transr_negatives`` corrupted triples per positive, self-adversarial
+* Training: PyKEEN's sLCWA training loop (``transr_negatives`` corrupted triples per positive drawn by
+  ``transr_negative_sampler``, self-adversarial
   negative sampling loss with margin ``transr_margin`` on L1 distances). First TransE (``transr_init_epochs``),
   then TransR initialised from it as in the TransR paper (Lin et al., 2015: entity and relation vectors from
   TransE, identity projections; ``transr_epochs``). The norm bounds are set so that this initial TransR scores
@@ -92,7 +93,7 @@ def _train(model_name: str, train: Any, settings: TeacherSettings, device: torch
         model.interaction.max_projection_norm = max_norm
     optimizer = torch.optim.Adam(model.get_grad_params(), lr=lr)
     loop = SLCWATrainingLoop(model=model, triples_factory=train, optimizer=optimizer,
-                             negative_sampler="basic",
+                             negative_sampler=settings.transr_negative_sampler,
                              negative_sampler_kwargs={"num_negs_per_pos": settings.transr_negatives})
     start = time.perf_counter()
     losses = loop.train(triples_factory=train, num_epochs=epochs, batch_size=settings.transr_batch_size,

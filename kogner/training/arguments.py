@@ -8,6 +8,7 @@ from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_positive
 from kogner.corpora.mix import parse_source_weights
+from modeling_kogner.configuration_kogner import DISTILLATION_LOSSES
 
 LOSS_BALANCES = ("none", "running_mean")
 
@@ -30,7 +31,18 @@ class ModelArguments:
     dropout: float = field(default=0.4, metadata={"help": "dropout in the span/label FFNs"})
     distillation_dim: int = field(default=256, metadata={"help": "size of the distillation space (MLP outputs)"})
     lang_weight: float = field(default=0.8, metadata={"help": "weight a of the language (BCE) loss"})
-    dist_weight: float = field(default=0.2, metadata={"help": "weight b of the distillation (MSE) loss; 0 = off"})
+    dist_weight: float = field(default=0.2, metadata={"help": "weight b of the distillation loss; 0 = off"})
+    distillation_loss: str = field(
+        default="mse",
+        metadata={"help": "'mse' (the paper's eq. 6) or 'contrastive' (InfoNCE against other entities; trains the "
+                  "span space for entity linking, link=True)", "choices": list(DISTILLATION_LOSSES)},
+    )
+    distillation_temperature: float = field(default=0.05, metadata={"help": "temperature of the contrastive loss"})
+    freeze_teacher_projection: bool = field(
+        default=True,
+        metadata={"help": "keep MLP_dist at its random initialisation (needed by the MSE, which could collapse "
+                  "otherwise); the contrastive loss can train it"},
+    )
     focal_alpha: float = field(default=-1.0, metadata={"help": "focal loss alpha (negative: off)"})
     focal_gamma: float = field(default=0.0, metadata={"help": "focal loss gamma (0: plain BCE)"})
     threshold: float = field(default=0.5, metadata={"help": "default decision threshold saved with the model"})
@@ -45,6 +57,8 @@ class ModelArguments:
             raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
         if self.lang_weight < 0 or self.dist_weight < 0:
             raise ValueError(f"--lang_weight and --dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
+        if self.distillation_temperature <= 0:
+            raise ValueError(f"--distillation_temperature must be > 0, got {self.distillation_temperature}")
 
 
 @dataclass
@@ -83,6 +97,11 @@ class DataArguments:
     num_negative_labels: int = field(
         default=4, metadata={"help": "entity types absent from a batch added to it as negatives"}
     )
+    num_teacher_negatives: int = field(
+        default=256,
+        metadata={"help": "with --distillation_loss contrastive: teacher entities drawn at random per batch as extra "
+                  "negatives (besides the batch's other linked entities)"},
+    )
     label_implications: list[str] = field(
         default_factory=list,
         metadata={"help": "TYPE=IMPLIED[,IMPLIED...]: entities of TYPE are positives for IMPLIED types too, e.g. "
@@ -94,8 +113,9 @@ class DataArguments:
     def __post_init__(self) -> None:
         for name in ("max_train_samples", "max_eval_samples"):
             check_positive(getattr(self, name), f"--{name}", allow_none=True)
-        if self.num_negative_labels < 0:
-            raise ValueError(f"--num_negative_labels must be >= 0, got {self.num_negative_labels}")
+        for name in ("num_negative_labels", "num_teacher_negatives"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
         parse_source_weights(self.train_weights)  # fail at parse time, naming the bad item
 
 

@@ -33,7 +33,8 @@ class KoGNERDataCollator:
     ones). ``label_implications`` makes an entity a positive for further types too, e.g. ``{"phenotype":
     ["disease"]}`` where, as in NCBI-disease and BC5CDR, clinical findings count as diseases. Spans linked to a KG
     id (``kge``) that the teacher knows become distillation pairs; unknown ids and spans wider than ``max_width``
-    are counted in ``stats``.
+    are counted in ``stats``. With ``num_teacher_negatives`` > 0 the batch also gets that many teacher vectors of
+    randomly drawn distillation targets (``negative_teacher_vectors``), the contrastive loss's extra negatives.
 
     Label masks: an example with an ``annotated_labels`` field (see `kogner.corpora.mix`) only says something
     about the types its source annotates (those, their implied types, and its own gold types). The batch gets a
@@ -50,11 +51,13 @@ class KoGNERDataCollator:
     negative_label_pool: Sequence[str] = ()
     num_negative_labels: int = 0
     label_implications: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    num_teacher_negatives: int = 0
     seed: int = 0
     stats: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        self._target_rows = sorted(set(self.teacher.row_of.values())) if self.teacher is not None else []
 
     @classmethod
     def from_model(cls, model: Any, **kwargs: Any) -> "KoGNERDataCollator":
@@ -144,6 +147,9 @@ class KoGNERDataCollator:
             batch["distill_index"] = torch.tensor(distill_index, dtype=torch.long).reshape(-1, 2)
             batch["teacher_vectors"] = self.teacher.vectors[torch.tensor(teacher_rows, dtype=torch.long)].float()
             self.stats["links_used"] += len(teacher_rows)
+            if self.num_teacher_negatives > 0 and self._target_rows:
+                drawn = self._random.sample(self._target_rows, min(self.num_teacher_negatives, len(self._target_rows)))
+                batch["negative_teacher_vectors"] = self.teacher.vectors[torch.tensor(drawn, dtype=torch.long)].float()
         return batch
 
     def rng_state(self) -> dict[str, Any]:

@@ -198,7 +198,9 @@ def build_model_card(
         "teacher vector size r (H = [Z, Z', Z''])": config.teacher_dim or "none",
         "distillation space size": config.distillation_dim,
         "teacher projection MLP_dist frozen": config.freeze_teacher_projection,
-        "loss = a * language BCE + b * distillation MSE: a / b": f"{config.lang_weight:g} / {config.dist_weight:g}",
+        "distillation loss": (config.distillation_loss if config.distillation_loss == "mse" else
+                              f"{config.distillation_loss} (temperature {config.distillation_temperature:g})"),
+        "loss = a * language BCE + b * distillation: a / b": f"{config.lang_weight:g} / {config.dist_weight:g}",
         "focal loss alpha / gamma": f"{config.focal_alpha:g} / {config.focal_gamma:g}",
         "kge links known to the teacher": (info.get("data") or {}).get("kge links known to the teacher", "n/a"),
     }

@@ -62,7 +62,8 @@ def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
     settings = {
         key: getattr(model_args, key)
         for key in ("label_encoder", "max_width", "hidden_size", "dropout", "distillation_dim", "lang_weight",
-                    "dist_weight", "focal_alpha", "focal_gamma", "threshold")
+                    "dist_weight", "distillation_loss", "distillation_temperature", "freeze_teacher_projection",
+                    "focal_alpha", "focal_gamma", "threshold")
     }
     encoder = resolve_encoder(model_args.encoder)
     base = MINILM_HUB_ID if model_args.encoder == MINILM_ALIAS else model_args.encoder  # the card names a Hub id
@@ -141,6 +142,8 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         negative_label_pool=label_pool([train_dataset]),
         num_negative_labels=data_args.num_negative_labels,
         label_implications=parse_label_implications(data_args.label_implications),
+        # only the contrastive loss uses them; drawing none keeps the sampler's stream (and MSE runs) as before
+        num_teacher_negatives=data_args.num_teacher_negatives if model.config.distillation_loss == "contrastive" else 0,
         seed=training_args.seed,
     )
     card_info = {
