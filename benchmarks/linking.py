@@ -98,6 +98,7 @@ def sample(spans: list, gold: list, limit: int, seed: int) -> tuple[list, list]:
 def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans: list[tuple[int, int, int]],
           gold: list[str], batch_size: int, name: str) -> dict[str, Any]:
     """Model accuracy@1/@5 and the name baseline's accuracy@1 on the same spans."""
+    from kogner.training.linking_heads import span_chunks
     from modeling_kogner.linking_kogner import link_spans
 
     index = model.entity_index
@@ -106,12 +107,11 @@ def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans:
     hits1 = hits5 = base1 = 0
     kinds: dict[str, int] = {}
     chunk = 256
-    for first in tqdm(range(0, len(spans), chunk), desc=name, unit="chunk"):
-        part = spans[first : first + chunk]
-        used = sorted({sentence for sentence, _, _ in part})
-        local = {sentence: position for position, sentence in enumerate(used)}
-        found = link_spans(model, [sentences[s] for s in used], [(local[s], a, b) for s, a, b in part], 5, batch_size)
-        for (sentence, start, end), top, kg_id in zip(part, found, gold[first : first + chunk]):
+    chunks = list(span_chunks(sentences, spans, chunk))
+    for number, (chunk_sentences, chunk_spans) in enumerate(tqdm(chunks, desc=name, unit="chunk")):
+        found = link_spans(model, chunk_sentences, chunk_spans, 5, batch_size)
+        first = number * chunk
+        for (sentence, start, end), top, kg_id in zip(spans[first : first + chunk], found, gold[first : first + chunk]):
             ids = [index.kg_ids[row] for row, _ in top]
             hits1 += ids[0] == kg_id
             hits5 += kg_id in ids
@@ -126,6 +126,8 @@ def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans:
 
 
 def kg_test(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any] | None:
+    """The KG test links of unseen entities (no training sentence names them), and as a diagnostic the training
+    split's own links (seen entities: learned at all, before generalising)."""
     from datasets import load_from_disk
 
     if args.kg_data == "none":
@@ -136,8 +138,11 @@ def kg_test(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dic
     total_links, disjoint_links = sum(len(links) for links in data["test"]["kge"]), len(gold)
     spans, gold = sample(spans, gold, args.max_spans, args.seed)
     result = score(model, baseline, sentences, spans, gold, args.batch_size, "KG test (entity-disjoint)")
+    train_sentences, train_spans, train_gold = spans_of(data["train"], lambda link: True, model.config.max_width)
+    train_spans, train_gold = sample(train_spans, train_gold, args.max_spans, args.seed)
+    trained = score(model, baseline, train_sentences, train_spans, train_gold, args.batch_size, "KG train (seen)")
     return {**result, "test_links": total_links, "entity_disjoint_links": disjoint_links,
-            "distinct_entities_scored": len(set(gold))}
+            "distinct_entities_scored": len(set(gold)), "seen_entities_train_split": trained}
 
 
 def corpus_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any]:
@@ -182,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "busy_with_at_start": busy, "model": args.model, "index_entities": len(model.entity_index),
         "kg_test_entity_disjoint": kg and {key: kg[key] for key in ("acc_at_1", "acc_at_5", "spans")},
         "name_baseline": kg and {"acc_at_1": kg["name_baseline_acc_at_1"], "lookups": kg["name_baseline_lookups"]},
+        "kg_train_seen_entities": kg and {key: kg["seen_entities_train_split"][key]
+                                          for key in ("acc_at_1", "acc_at_5", "spans", "name_baseline_acc_at_1")},
         "kg_test_details": kg, "corpora": corpora,
         "method": "cosine nearest neighbour of MLP_span(span) among MLP_dist(H) of every index entity; baseline: "
                   "exact normalised name, else difflib's closest name",

@@ -127,10 +127,10 @@ def check_linkable(model: Any) -> EntityIndex:
 
 
 @torch.no_grad()
-def span_vectors(
+def span_representations(
     model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8
 ) -> torch.Tensor:
-    """Unit-norm distilled vectors ``MLP_span(span)`` ``[K, D]`` of ``spans`` = ``(text index, start, end)`` (words,
+    """Span vectors ``[K, hidden_size]`` (before ``MLP_span``) of ``spans`` = ``(text index, start, end)`` (words,
     end inclusive, at most ``max_width`` words), each taken from the first window of its text that holds it."""
     from .processing_kogner import span_flat_index
 
@@ -151,8 +151,7 @@ def span_vectors(
                 break
         else:
             raise ValueError(f"span {start}..{end} is outside text #{text}")
-    head = model.distillation_head
-    result = torch.zeros((len(spans), head.span_projection.out_features))
+    result = torch.zeros((len(spans), model.config.hidden_size))
     was_training = model.training
     model.eval()
     try:
@@ -165,11 +164,22 @@ def span_vectors(
             window_spans, _ = model.span_representation(words, batch["word_mask"].bool())
             for row, position in enumerate(chunk):
                 numbers, flats = zip(*wanted[position])
-                projected = head.span_projection(window_spans[row, list(flats)])
-                result[list(numbers)] = projected.float().cpu()
+                result[list(numbers)] = window_spans[row, list(flats)].float().cpu()
     finally:
         model.train(was_training)
-    return torch.nn.functional.normalize(result, dim=-1)
+    return result
+
+
+@torch.no_grad()
+def span_vectors(
+    model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8
+) -> torch.Tensor:
+    """Unit-norm distilled vectors ``MLP_span(span)`` ``[K, D]`` of ``spans`` (see `span_representations`)."""
+    projection = model.distillation_head.span_projection
+    weight = projection.weight
+    representations = span_representations(model, batch_words, spans, batch_size)
+    projected = projection(representations.to(weight.device, weight.dtype)).float().cpu()
+    return torch.nn.functional.normalize(projected, dim=-1)
 
 
 def link_spans(

@@ -15,6 +15,7 @@ from kogner.corpora.linking import link_corpus
 from kogner.kg.graph import KnowledgeGraph
 from kogner.schema import NER_FEATURES
 from kogner.training.collator import KoGNERDataCollator, TeacherTable
+from kogner.training.linking_heads import fit_linking_heads, training_links
 from modeling_kogner import EntityIndex, KoGNERModel
 from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans
 from modeling_kogner.losses_kogner import contrastive_distillation_loss
@@ -137,6 +138,29 @@ def test_contrastive_distillation_learns_to_link_with_a_trained_projection(tiny_
     assert not torch.equal(projection, untrained.distillation_head.teacher_projection.weight)
 
 
+def test_fitting_the_linking_heads_after_training_links_without_changing_ner(tiny_encoder_dir: Path) -> None:
+    model = train_linker(tiny_encoder_dir, steps=0)  # heads at their initialisation; MLP_dist frozen
+    examples = toy_examples()
+    batch = KoGNERDataCollator.from_model(model)(examples[:4])
+    logits_before = model(**batch).logits
+    row_of = {kg_id: row for row, kg_id in enumerate(model.entity_index.kg_ids)}
+    sentences, spans, rows = training_links(examples, {**row_of, "drug:unknown": 0}, model.config.max_width,
+                                            max_links=1000, seed=0)
+    assert len(spans) == sum(len(example["kge"]) for example in examples) and len(sentences) <= len(examples)
+    assert all(" ".join(sentences[s][a : b + 1]) == model.entity_index.names[row] for (s, a, b), row in
+               zip(spans, rows))  # toy names are the linked words
+    assert training_links(examples, row_of, 8, 5, seed=0)[1:] == training_links(examples, row_of, 8, 5, seed=0)[1:]
+    assert toy_link_accuracy(model)[0] <= 0.4
+    report = fit_linking_heads(model, sentences, spans, rows, steps=400, batch_size=32, candidates=8, progress=False)
+    assert toy_link_accuracy(model)[0] >= 0.9
+    assert report["held_out_seen_acc_at_1_after"] > report["held_out_seen_acc_at_1_before"]
+    assert report["final_loss"] < 0.5 * report["first_loss"]
+    assert torch.equal(model(**batch).logits, logits_before)  # NER untouched
+    assert not model.distillation_head.teacher_projection.weight.requires_grad  # the frozen flag is restored
+    with pytest.raises(ValueError, match="no training link"):
+        fit_linking_heads(model, [], [], [], steps=1)
+
+
 def test_contrastive_loss_prefers_the_own_entity_and_skips_its_duplicates() -> None:
     candidates = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
     right = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # span i points at candidate i
@@ -243,3 +267,36 @@ def test_entity_index_rejects_inconsistent_parts(tmp_path: Path) -> None:
     (tmp_path / ENTITY_INDEX_VECTORS).unlink()
     with pytest.raises(FileNotFoundError, match=ENTITY_INDEX_VECTORS):
         EntityIndex.load(tmp_path)
+
+
+def test_linking_benchmark_scores_unseen_and_seen_entities(linker, tmp_path: Path) -> None:
+    """``benchmarks/linking.py`` on a toy KG dataset: test links of entities absent from training are the
+    entity-disjoint set, the training links the seen set; each is compared with the name baseline."""
+    import importlib
+    import json
+
+    from datasets import DatasetDict
+
+    examples = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples(40)]
+    unseen_drug = DRUGS[0]
+    train = [example for example in examples if all(link["kg_id"] != f"drug:{unseen_drug}" for link in example["kge"])]
+    test = [example for example in examples if example not in train]
+    assert train and test
+    features = Features({key: NER_FEATURES[key] for key in ("tokens", "ner", "kge")})
+    DatasetDict({"train": Dataset.from_list(train, features=features),
+                 "test": Dataset.from_list(test, features=features)}).save_to_disk(tmp_path / "kg-data")
+    linker.save_pretrained(tmp_path / "model")
+    folder = str(REPO_ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # as the script imports its neighbours
+    linking = importlib.import_module("linking")
+    output = tmp_path / "linking.json"
+    assert linking.main(["--model", str(tmp_path / "model"), "--kg-data", str(tmp_path / "kg-data"), "--corpora",
+                         "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    assert results["kg_test_entity_disjoint"]["spans"] == len(test)  # one link of the unseen drug per sentence
+    assert results["kg_test_details"]["distinct_entities_scored"] == 1
+    assert results["kg_train_seen_entities"]["spans"] == 2 * len(train)
+    assert results["kg_train_seen_entities"]["acc_at_1"] >= 0.9  # the toy linker learned every entity
+    assert results["name_baseline"]["acc_at_1"] == 1.0  # exact names
+    assert results["kg_train_seen_entities"]["name_baseline_acc_at_1"] == 1.0

@@ -136,8 +136,20 @@ class KoGNERTrainingArguments(TrainingArguments):
                   "mean of its own value, so a and b stay the terms' shares of the loss (kogner.training.balance)",
                   "choices": list(LOSS_BALANCES)},
     )
+    linking_fit_steps: int = field(
+        default=1000,
+        metadata={"help": "with a teacher: after training, fit the linking heads (MLP_span, MLP_dist) for retrieval "
+                  "among the entity index on the training links, student frozen (kogner.training.linking_heads); "
+                  "NER is unchanged; 0 = skip"},
+    )
+    linking_fit_links: int = field(
+        default=20000, metadata={"help": "at most this many training links for --linking_fit_steps"}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("linking_fit_steps", "linking_fit_links"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.loss_balance not in LOSS_BALANCES:
             raise ValueError(f"--loss_balance must be one of {', '.join(LOSS_BALANCES)}, got {self.loss_balance!r}")

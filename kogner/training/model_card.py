@@ -204,6 +204,11 @@ def build_model_card(
         "focal loss alpha / gamma": f"{config.focal_alpha:g} / {config.focal_gamma:g}",
         "kge links known to the teacher": (info.get("data") or {}).get("kge links known to the teacher", "n/a"),
     }
+    fit = info.get("linking_fit")
+    if fit:
+        distillation["linking heads fitted after training (links, steps; held-out seen acc@1 before -> after)"] = (
+            f"{fit['links']}, {fit['steps']}; {fit['held_out_seen_acc_at_1_before']} -> "
+            f"{fit['held_out_seen_acc_at_1_after']}")
     model_rows = {
         "base encoder": f"`{info.get('base_encoder', 'unknown')}`",
         "label encoder": config.label_encoder,

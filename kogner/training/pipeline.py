@@ -22,6 +22,7 @@ from kogner.defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
 from kogner.evaluation.evaluate import markdown_table
 
 from .collator import KoGNERDataCollator, TeacherTable
+from .linking_heads import fit_linking_heads, training_links
 from .trainer import KoGNERTrainer
 
 logger = logging.getLogger("kogner.train")
@@ -185,6 +186,14 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     if collator.stats:
         logger.info("collator counts: %s", dict(collator.stats))
 
+    linking_fit = None
+    if teacher is not None and training_args.linking_fit_steps:
+        sentences, spans, rows = training_links(
+            train_dataset, {kg_id: row for row, kg_id in enumerate(entity_index.kg_ids)}, model.config.max_width,
+            training_args.linking_fit_links, training_args.seed)
+        linking_fit = fit_linking_heads(model, sentences, spans, rows, steps=training_args.linking_fit_steps,
+                                        seed=training_args.seed, progress=not training_args.disable_tqdm)
+        trainer.card_info["linking_fit"] = linking_fit
     save_final_model(trainer, training_args.output_dir)  # before evaluating: a failure there must not lose it
     results: dict[str, dict[str, Any]] = {}
     if test_sets:
@@ -196,7 +205,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         trainer.create_model_card()
         atomic_write_json(Path(training_args.output_dir, "eval_results.json"), results)
         run_log = {"world_size": training_args.world_size, "device": str(training_args.device),
-                   "kge_links": dict(link_counts), "corpus_links": corpus_links,
+                   "kge_links": dict(link_counts), "corpus_links": corpus_links, "linking_fit": linking_fit,
                    "log_history": trainer.state.log_history}
         atomic_write_json(Path(training_args.output_dir, "training_log.json"), run_log)
         if results:
