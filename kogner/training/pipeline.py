@@ -191,9 +191,13 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
         sentences, spans, rows = training_links(
             train_dataset, {kg_id: row for row, kg_id in enumerate(entity_index.kg_ids)}, model.config.max_width,
             training_args.linking_fit_links, training_args.seed)
-        linking_fit = fit_linking_heads(model, sentences, spans, rows, steps=training_args.linking_fit_steps,
-                                        seed=training_args.seed, progress=not training_args.disable_tqdm)
-        trainer.card_info["linking_fit"] = linking_fit
+        if spans:
+            linking_fit = fit_linking_heads(model, sentences, spans, rows, steps=training_args.linking_fit_steps,
+                                            seed=training_args.seed, progress=not training_args.disable_tqdm)
+            trainer.card_info["linking_fit"] = linking_fit
+        else:
+            linking_fit = {"skipped": "no training link points at an entity of the index"}
+            logger.warning("linking heads not fitted: %s", linking_fit["skipped"])
     save_final_model(trainer, training_args.output_dir)  # before evaluating: a failure there must not lose it
     results: dict[str, dict[str, Any]] = {}
     if test_sets:
