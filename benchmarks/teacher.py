@@ -37,6 +37,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation", action="store_true",
                         help="only the TransR stage, scored on the validation split (for tuning); no results file")
     parser.add_argument("--kg-cache", default="runs/kg-cache", help="biokg-lite cache for --validation")
+    parser.add_argument("--validation-output", default=None,
+                        help="with --validation: also write the scores (with command, commit, machine, date) here")
     parser.add_argument("--output", default=str(RESULTS_DIR / "teacher.json"), help="results JSON")
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
@@ -92,9 +94,14 @@ def validation_only(args: argparse.Namespace) -> int:
     graph = load_kg("biokg-lite", caps=args.cap, cache_dir=args.kg_cache)
     started = time.time()
     _, metrics = logical_stage(graph, settings, evaluate_on="validation")
-    print(json.dumps({"cap": args.cap, "build_args": args.build_args, "seconds": round(time.time() - started, 1),
-                      "transr": {k: metrics[k] for k in ("mrr", "hits_at_1", "hits_at_10")},
-                      "transe": metrics["transe"], "triples": metrics["triples"]}, indent=2))
+    result = {"command": args.command, "commit": git_commit(), "machine": machine_info(settings.device or "cpu"),
+              "date": time.strftime("%Y-%m-%d %H:%M"), "cap": args.cap, "build_args": args.build_args,
+              "seconds": round(time.time() - started, 1), "evaluated_on": "validation",
+              "transr": {k: metrics[k] for k in ("mrr", "hits_at_1", "hits_at_10")},
+              "transe": metrics["transe"], "triples": metrics["triples"]}
+    print(json.dumps(result, indent=2))
+    if args.validation_output:
+        write_json(Path(args.validation_output), result)
     return 0
 
 
