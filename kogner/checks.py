@@ -63,6 +63,12 @@ def check_positive(value: Any, option: str, *, integer: bool = True, allow_none:
         raise ValueError(f"{option} must be a positive {kind}{' or unset' if allow_none else ''}, got {value!r}")
 
 
+def check_non_negative(value: Any, option: str) -> None:
+    """``value`` an integer >= 0 (e.g. a count where 0 switches something off)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{option} must be an integer >= 0, got {value!r}")
+
+
 def check_fraction(value: Any, option: str, *, low_open: bool = True, high_open: bool = True) -> None:
     """``value`` in the interval (0, 1) with the given open/closed ends."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)

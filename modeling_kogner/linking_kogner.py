@@ -44,6 +44,7 @@ class EntityIndex:
         self.types = list(types) if types is not None else [""] * len(self.kg_ids)
         self.vectors = vectors.detach().float().cpu()
         self._projected: tuple[tuple, torch.Tensor] | None = None
+        self._row_of: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.kg_ids)
@@ -51,6 +52,15 @@ class EntityIndex:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        """KG id -> row of the index (the first row of an id listed twice)."""
+        if self._row_of is None:
+            self._row_of = {}
+            for row, kg_id in enumerate(self.kg_ids):
+                self._row_of.setdefault(kg_id, row)
+        return self._row_of
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking) and the table."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from kogner.checks import check_model_source, check_positive
+from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
 from modeling_kogner.configuration_kogner import DISTILLATION_LOSSES
 
@@ -57,8 +57,7 @@ class ModelArguments:
             raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
         if self.lang_weight < 0 or self.dist_weight < 0:
             raise ValueError(f"--lang_weight and --dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
-        if self.distillation_temperature <= 0:
-            raise ValueError(f"--distillation_temperature must be > 0, got {self.distillation_temperature}")
+        check_positive(self.distillation_temperature, "--distillation_temperature", integer=False)
 
 
 @dataclass
@@ -114,8 +113,7 @@ class DataArguments:
         for name in ("max_train_samples", "max_eval_samples"):
             check_positive(getattr(self, name), f"--{name}", allow_none=True)
         for name in ("num_negative_labels", "num_teacher_negatives"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+            check_non_negative(getattr(self, name), f"--{name}")
         parse_source_weights(self.train_weights)  # fail at parse time, naming the bad item
 
 
@@ -148,8 +146,7 @@ class KoGNERTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("linking_fit_steps", "linking_fit_links"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        check_non_negative(self.linking_fit_steps, "--linking_fit_steps")
+        check_positive(self.linking_fit_links, "--linking_fit_links")
         if self.loss_balance not in LOSS_BALANCES:
             raise ValueError(f"--loss_balance must be one of {', '.join(LOSS_BALANCES)}, got {self.loss_balance!r}")

@@ -14,16 +14,20 @@ unchanged; only the linking space moves. A held-out tenth of the links (seen ent
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from kogner.atomic import atomic_write_json
 from modeling_kogner.linking_kogner import span_representations
 
 logger = logging.getLogger(__name__)
@@ -68,16 +72,15 @@ def encode_spans(model: Any, sentences: Sequence[Sequence[str]], spans: Sequence
     return torch.cat(parts) if parts else torch.zeros((0, model.config.hidden_size))
 
 
-def retrieval_accuracy(
-    head: Any, queries: torch.Tensor, rows: torch.Tensor, entities: torch.Tensor
-) -> float | None:
-    """Accuracy@1 of the nearest index entity (cosine in the linking space) for raw span vectors ``queries``;
-    ``None`` without queries."""
+def retrieval_accuracy(model: Any, queries: torch.Tensor, rows: torch.Tensor) -> float | None:
+    """Accuracy@1 of the nearest index entity (cosine in the linking space, as ``link=True`` ranks them) for span
+    vectors ``queries`` (before ``MLP_span``); ``None`` without queries."""
     if len(rows) == 0:
         return None
+    head = model.distillation_head
     with torch.no_grad():
-        keys = F.normalize(head.teacher_projection(entities), dim=-1)
-        nearest = (F.normalize(head.span_projection(queries), dim=-1) @ keys.T).argmax(dim=-1)
+        keys = model.entity_index.projected(head).to(queries.device)
+        nearest = (F.normalize(head.span_projection(queries), dim=-1) @ keys.T.to(queries.dtype)).argmax(dim=-1)
     return round(float((nearest == rows).float().mean()), 4)
 
 
@@ -114,7 +117,7 @@ def fit_linking_heads(
     fit = order[len(order) // 10 :] if len(order) >= 10 else order
     device, dtype = head.span_projection.weight.device, head.span_projection.weight.dtype
     queries, targets, entities = queries.to(device, dtype), targets.to(device), index.vectors.to(device, dtype)
-    before = retrieval_accuracy(head, queries[held], targets[held], entities)
+    before = retrieval_accuracy(model, queries[held], targets[held])
     flags = {name: parameter.requires_grad for name, parameter in head.named_parameters()}
     head.requires_grad_(True)
     optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
@@ -138,7 +141,7 @@ def fit_linking_heads(
     report = {"links": len(spans), "held_out_links": len(held), "entities": len(index), "steps": steps,
               "candidates_per_step": min(candidates, len(index)), "first_loss": losses[0] if losses else None,
               "final_loss": losses[-1] if losses else None, "held_out_seen_acc_at_1_before": before,
-              "held_out_seen_acc_at_1_after": retrieval_accuracy(head, queries[held], targets[held], entities),
+              "held_out_seen_acc_at_1_after": retrieval_accuracy(model, queries[held], targets[held]),
               "seconds": round(time.perf_counter() - started, 1)}
     logger.info("linking heads fitted: %s", report)
     return report
@@ -170,12 +173,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if model.entity_index is None:
         raise SystemExit(f"--model {args.model}: no entity index (entity_index.safetensors); train it with a teacher")
     dataset, _ = link_corpus(load_training_mix(args.train_data, args.data_dir, args.seed), model.entity_index)
-    row_of = {kg_id: row for row, kg_id in enumerate(model.entity_index.kg_ids)}
-    sentences, spans, rows = training_links(dataset, row_of, model.config.max_width, args.max_links, args.seed)
+    sentences, spans, rows = training_links(dataset, model.entity_index.row_of, model.config.max_width,
+                                            args.max_links, args.seed)
     report = fit_linking_heads(model, sentences, spans, rows, steps=args.steps, seed=args.seed)
     model.save_pretrained(args.out)
     model.tokenizer.save_pretrained(args.out)
-    print(report)
+    report = {"command": "python -m kogner.training.linking_heads " + " ".join(sys.argv[1:] if argv is None else argv),
+              "date": time.strftime("%Y-%m-%d %H:%M"), **report}
+    atomic_write_json(Path(args.out, "linking_fit.json"), report)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -188,9 +188,8 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
 
     linking_fit = None
     if teacher is not None and training_args.linking_fit_steps:
-        sentences, spans, rows = training_links(
-            train_dataset, {kg_id: row for row, kg_id in enumerate(entity_index.kg_ids)}, model.config.max_width,
-            training_args.linking_fit_links, training_args.seed)
+        sentences, spans, rows = training_links(train_dataset, entity_index.row_of, model.config.max_width,
+                                                training_args.linking_fit_links, training_args.seed)
         if spans:
             linking_fit = fit_linking_heads(model, sentences, spans, rows, steps=training_args.linking_fit_steps,
                                             seed=training_args.seed, progress=not training_args.disable_tqdm)
