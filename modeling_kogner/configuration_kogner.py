@@ -8,6 +8,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 DISTILLATION_LOSSES = ("mse", "contrastive")
+LINKING_QUERIES = ("mean_tokens", "span")
 
 KOGNER_PIPELINES: dict[str, dict[str, Any]] = {
     "token-classification": {"impl": "pipeline_kogner.KoGNERPipeline", "pt": ["AutoModel"], "type": "text"}
@@ -51,6 +52,13 @@ class KoGNERConfig(PretrainedConfig):
             ``"contrastive"``: InfoNCE on cosines, the linked entity against the batch's other linked entities and
             sampled teacher entities; it trains the span space for retrieval (entity linking, ``link=True``).
         distillation_temperature (`float`, *optional*, defaults to 0.05): softmax temperature of the contrastive loss.
+        linking_query (`str`, *optional*, defaults to `"mean_tokens"`):
+            What ``link=True`` compares with the entities. ``"mean_tokens"``: the mean of the encoder's sub-token
+            outputs over the span, through a linking head (``linking_head``: its own two linear maps into
+            ``distillation_dim``, fitted after training by `kogner.training.linking_heads`). ``"span"``: the
+            span vector ``FFN([x_p; x_q])`` through the distillation head's ``MLP_span`` (the paper's eq. 6 space).
+            The span vector is trained to type spans and keeps little of their identity, so it links unseen
+            entities far less often than the token mean (BENCHMARKS.md, "Entity linking").
         lang_weight (`float`, *optional*, defaults to 0.8): weight ``a`` of the language (BCE) loss.
         dist_weight (`float`, *optional*, defaults to 0.2): weight ``b`` of the distillation (MSE) loss.
         focal_alpha (`float`, *optional*, defaults to -1): focal-loss alpha; negative disables the alpha term.
@@ -82,6 +90,7 @@ class KoGNERConfig(PretrainedConfig):
         freeze_teacher_projection: bool = True,
         distillation_loss: str = "mse",
         distillation_temperature: float = 0.05,
+        linking_query: str = "mean_tokens",
         lang_weight: float = 0.8,
         dist_weight: float = 0.2,
         focal_alpha: float = -1.0,
@@ -96,6 +105,8 @@ class KoGNERConfig(PretrainedConfig):
             raise ValueError(f"label_encoder must be 'shared' or 'separate', got {label_encoder!r}")
         if distillation_loss not in DISTILLATION_LOSSES:
             raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {distillation_loss!r}")
+        if linking_query not in LINKING_QUERIES:
+            raise ValueError(f"linking_query must be one of {LINKING_QUERIES}, got {linking_query!r}")
         if distillation_temperature <= 0:
             raise ValueError(f"distillation_temperature must be > 0, got {distillation_temperature}")
         if max_width < 1:
@@ -122,6 +133,7 @@ class KoGNERConfig(PretrainedConfig):
         self.freeze_teacher_projection = freeze_teacher_projection
         self.distillation_loss = distillation_loss
         self.distillation_temperature = distillation_temperature
+        self.linking_query = linking_query
         self.lang_weight = lang_weight
         self.dist_weight = dist_weight
         self.focal_alpha = focal_alpha

@@ -1,9 +1,14 @@
-"""KoGNER's layers: the span representation (paper §2.1) and the distillation head (eq. 6)."""
+"""KoGNER's layers: the span representation (paper §2.1), the distillation head (eq. 6) and the linking head."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def first_sub_tokens(hidden: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
+    """Sub-token states ``[B, T, d]`` at each word's first sub-token ``word_index`` ``[B, N]`` -> ``[B, N, d]``."""
+    return hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
 
 
 class FeedForward(nn.Sequential):
@@ -60,3 +65,18 @@ class DistillationHead(nn.Module):
     def forward(self, spans: torch.Tensor, teacher_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Project ``[K, h]`` spans and ``[K, r]`` teacher vectors to ``[K, D]`` each."""
         return self.span_projection(spans), self.teacher_projection(teacher_vectors.to(spans.dtype))
+
+
+class LinkingHead(nn.Module):
+    """Entity linking by retrieval: ``query_projection`` maps a span's mean sub-token vector ``[K, d]`` and
+    ``entity_projection`` the teacher vectors ``H`` ``[M, r]`` into one ``[*, D]`` space, compared by cosine.
+
+    Both maps are fitted after training with the student frozen (`kogner.training.linking_heads`); the ``fitted``
+    buffer (saved with the weights) records it, so that an unfitted head is refused instead of linking at random.
+    """
+
+    def __init__(self, word_dim: int, teacher_dim: int, linking_dim: int) -> None:
+        super().__init__()
+        self.query_projection = nn.Linear(word_dim, linking_dim)
+        self.entity_projection = nn.Linear(teacher_dim, linking_dim)
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))

@@ -1,8 +1,11 @@
-"""Entity linking in the distillation space: a span and a KG entity are close where the distillation loss put them.
+"""Entity linking: a span is linked to the KG entity whose teacher vector is nearest to it in a shared space.
 
-Training pulls ``MLP_span(span)`` towards ``MLP_dist(H_e)`` for spans linked to entity ``e`` (paper eq. 6). At
-inference the same two maps give every predicted span and every KG entity a vector in that space; a span is linked
-to the entity whose vector is nearest by cosine similarity. The entities (KG ids, names, types and teacher vectors
+Two queries (``config.linking_query``). ``"mean_tokens"`` (default): the mean of the distilled encoder's sub-token
+states over the span, mapped by the linking head's ``query_projection``; entities ``H`` by its
+``entity_projection``; both maps fitted for retrieval after training (`kogner.training.linking_heads`). ``"span"``:
+the distillation space itself, where training pulls ``MLP_span(span)`` towards ``MLP_dist(H_e)`` for spans linked to
+entity ``e`` (paper eq. 6); the span vector is trained to type spans, so it keeps less of their identity. Either
+way a span is linked to the entity whose vector is nearest by cosine similarity. The entities (KG ids, names, types and teacher vectors
 ``H``) form an [`EntityIndex`], saved next to the weights as ``entity_index.safetensors`` (``H``, float16) and
 ``entity_index.json`` (ids, names, types) when the model was trained with a teacher. Imports only torch,
 transformers (and safetensors, one of its dependencies).
@@ -112,13 +115,13 @@ class EntityIndex:
                  for name in (ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS)]
         return cls.from_files(*paths) if all(paths) else None
 
-    def projected(self, head: torch.nn.Module) -> torch.Tensor:
-        """Unit-norm ``MLP_dist(H)`` ``[M, D]`` (cached while the projection's weights are unchanged)."""
-        weight = head.teacher_projection.weight
+    def projected(self, entity_map: torch.nn.Linear) -> torch.Tensor:
+        """Unit-norm ``entity_map(H)`` ``[M, D]`` (cached while the map's weights are unchanged)."""
+        weight = entity_map.weight
         key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
         if self._projected is None or self._projected[0] != key:
             with torch.no_grad():
-                vectors = head.teacher_projection(self.vectors.to(weight.device, weight.dtype))
+                vectors = entity_map(self.vectors.to(weight.device, weight.dtype))
             self._projected = (key, torch.nn.functional.normalize(vectors.float(), dim=-1))
         return self._projected[1]
 
@@ -130,18 +133,32 @@ def check_linkable(model: Any) -> EntityIndex:
         raise ValueError(NO_INDEX_MESSAGE.format(files=f"{ENTITY_INDEX_VECTORS} + {ENTITY_INDEX_TABLE}"))
     if model.distillation_head is None:
         raise ValueError("link=True needs a distillation head: this model was built with teacher_dim=0")
+    if model.config.linking_query == "mean_tokens" and not bool(model.linking_head.fitted):
+        raise ValueError("link=True: the linking head of this model was never fitted. Fit it on training links: "
+                         "python -m kogner.training.linking_heads --model MODEL --train_data DATA --out DIR "
+                         "(or set model.config.linking_query = 'span' to link with the distillation head)")
     if index.dim != model.config.teacher_dim:
         raise ValueError(f"the entity index has vectors of size {index.dim}, the model's teacher_dim is "
                          f"{model.config.teacher_dim}: they come from different teachers")
     return index
 
 
+def linking_maps(model: Any) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """The ``(query map, entity map)`` that put spans and entities into the linking space (``config.linking_query``):
+    the linking head's two maps, or the distillation head's ``MLP_span`` and ``MLP_dist``."""
+    if model.config.linking_query == "mean_tokens":
+        return model.linking_head.query_projection, model.linking_head.entity_projection
+    return model.distillation_head.span_projection, model.distillation_head.teacher_projection
+
+
 @torch.no_grad()
-def span_representations(
+def linking_queries(
     model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8
 ) -> torch.Tensor:
-    """Span vectors ``[K, hidden_size]`` (before ``MLP_span``) of ``spans`` = ``(text index, start, end)`` (words,
-    end inclusive, at most ``max_width`` words), each taken from the first window of its text that holds it."""
+    """The linking queries of ``spans`` = ``(text index, start, end)`` (words, end inclusive, at most ``max_width``
+    words), before the query map, each taken from the first window of its text that holds it:
+    ``[K, d]`` mean sub-token states (``linking_query="mean_tokens"``) or ``[K, hidden_size]`` span vectors."""
+    from .layers_kogner import first_sub_tokens
     from .processing_kogner import span_flat_index
 
     max_width = model.config.max_width
@@ -149,19 +166,20 @@ def span_representations(
     by_text: dict[int, list[int]] = {}
     for position, window in enumerate(windows):
         by_text.setdefault(window.example_index, []).append(position)
-    wanted: dict[int, list[tuple[int, int]]] = {}  # window position -> [(span number, flat span index)]
+    wanted: dict[int, list[tuple[int, int, int]]] = {}  # window position -> [(span number, window start, end)]
     for number, (text, start, end) in enumerate(spans):
         if not 0 <= end - start < max_width:
             raise ValueError(f"span {start}..{end} of text #{text} is not 1..{max_width} words long")
         for position in by_text.get(text, []):
             window = windows[position]
             if window.word_offset <= start and end < window.word_offset + window.num_words:
-                flat = span_flat_index(start - window.word_offset, end - window.word_offset, max_width)
-                wanted.setdefault(position, []).append((number, flat))
+                wanted.setdefault(position, []).append((number, start - window.word_offset, end - window.word_offset))
                 break
         else:
             raise ValueError(f"span {start}..{end} is outside text #{text}")
-    result = torch.zeros((len(spans), model.config.hidden_size))
+    mean_tokens = model.config.linking_query == "mean_tokens"
+    size = model.encoder.config.hidden_size if mean_tokens else model.config.hidden_size
+    result = torch.zeros((len(spans), size))
     was_training = model.training
     model.eval()
     try:
@@ -170,11 +188,18 @@ def span_representations(
             chunk = positions[first : first + batch_size]
             batch = {key: value.to(model.device) for key, value in
                      model.word_encoder.collate([windows[p] for p in chunk]).items()}
-            words = model.encode_words(batch["input_ids"], batch["attention_mask"], batch["word_index"])
-            window_spans, _ = model.span_representation(words, batch["word_mask"].bool())
+            hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            if not mean_tokens:
+                window_spans, _ = model.span_representation(first_sub_tokens(hidden, batch["word_index"]),
+                                                            batch["word_mask"].bool())
             for row, position in enumerate(chunk):
-                numbers, flats = zip(*wanted[position])
-                result[list(numbers)] = window_spans[row, list(flats)].float().cpu()
+                for number, start, end in wanted[position]:
+                    if mean_tokens:
+                        token_first, token_stop = windows[position].sub_token_range(start, end)
+                        vector = hidden[row, token_first : max(token_stop, token_first + 1)].mean(dim=0)
+                    else:
+                        vector = window_spans[row, span_flat_index(start, end, max_width)]
+                    result[number] = vector.float().cpu()
     finally:
         model.train(was_training)
     return result
@@ -184,11 +209,11 @@ def span_representations(
 def span_vectors(
     model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8
 ) -> torch.Tensor:
-    """Unit-norm distilled vectors ``MLP_span(span)`` ``[K, D]`` of ``spans`` (see `span_representations`)."""
-    projection = model.distillation_head.span_projection
-    weight = projection.weight
-    representations = span_representations(model, batch_words, spans, batch_size)
-    projected = projection(representations.to(weight.device, weight.dtype)).float().cpu()
+    """Unit-norm linking vectors ``[K, D]`` of ``spans``: the query map of `linking_queries`."""
+    query_map, _ = linking_maps(model)
+    weight = query_map.weight
+    representations = linking_queries(model, batch_words, spans, batch_size)
+    projected = query_map(representations.to(weight.device, weight.dtype)).float().cpu()
     return torch.nn.functional.normalize(projected, dim=-1)
 
 
@@ -204,7 +229,7 @@ def link_spans(
     if not spans:
         return []
     queries = span_vectors(model, batch_words, spans, batch_size)
-    entities = index.projected(model.distillation_head).to(queries.device)
+    entities = index.projected(linking_maps(model)[1]).to(queries.device)
     scores, rows = (queries @ entities.T).topk(min(top_k, len(index)), dim=-1)
     return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
 

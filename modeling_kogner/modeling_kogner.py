@@ -18,7 +18,9 @@ from transformers.utils import ModelOutput
 
 from .configuration_kogner import KoGNERConfig
 from .encoders_kogner import build_encoder, load_tokenizer, warn_if_emulated_half_precision
-from .layers_kogner import DistillationHead, FeedForward, SpanRepresentation, TeacherProjection
+from .layers_kogner import (
+    DistillationHead, FeedForward, LinkingHead, SpanRepresentation, TeacherProjection, first_sub_tokens
+)
 from .losses_kogner import contrastive_distillation_loss, distillation_loss, span_label_loss
 from .prediction_kogner import KoGNERPredictionMixin
 from .linking_kogner import EntityIndex
@@ -51,7 +53,7 @@ class KoGNERPreTrainedModel(PreTrainedModel):
 
     config_class = KoGNERConfig
     base_model_prefix = "kogner"
-    _no_split_modules = ["SpanRepresentation", "FeedForward", "DistillationHead"]
+    _no_split_modules = ["SpanRepresentation", "FeedForward", "DistillationHead", "LinkingHead"]
 
     def _init_weights(self, module: nn.Module) -> None:
         # Only KoGNER's own heads come here; the encoders are PreTrainedModels with their own _init_weights.
@@ -96,6 +98,10 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
             )
         else:
             self.distillation_head = None
+        if config.teacher_dim > 0 and config.linking_query == "mean_tokens":
+            self.linking_head = LinkingHead(word_dim, config.teacher_dim, config.distillation_dim)
+        else:
+            self.linking_head = None
         self._tokenizer: Any = None
         self._word_encoder: WordBatchEncoder | None = None
         self._label_cache: dict[tuple[str, ...], torch.Tensor] = {}
@@ -189,8 +195,7 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
     ) -> torch.Tensor:
         """Encoder output at each word's first sub-token: ``[B, T]`` ids -> ``[B, N, d]`` word vectors."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
-        return self.word_dropout(words)
+        return self.word_dropout(first_sub_tokens(hidden, word_index))
 
     def encode_labels(self, label_input_ids: torch.Tensor, label_attention_mask: torch.Tensor) -> torch.Tensor:
         """Mean-pooled label-encoder output through the label FFN: ``[C, L]`` ids -> ``[C, h]``."""

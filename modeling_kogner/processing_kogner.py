@@ -95,6 +95,7 @@ class Window:
         num_words: words in the window.
         token_ids: encoder input ids, special tokens included.
         word_positions: position in ``token_ids`` of each word's first sub-token.
+        content_end: position in ``token_ids`` after the last sub-token of the text (where the suffix starts).
     """
 
     example_index: int
@@ -102,6 +103,13 @@ class Window:
     num_words: int
     token_ids: list[int]
     word_positions: list[int]
+    content_end: int
+
+    def sub_token_range(self, start: int, end: int) -> tuple[int, int]:
+        """``[first, stop)`` positions in ``token_ids`` of the sub-tokens of window words ``start..end`` (inclusive)."""
+        first = self.word_positions[start]
+        stop = next((p for p in self.word_positions[end + 1 :] if p > self.word_positions[end]), self.content_end)
+        return first, stop
 
 
 def encoder_token_limit(tokenizer: Any, encoder_config: Any) -> int:
@@ -239,7 +247,7 @@ class WordBatchEncoder:
                 previous = first_token[word] - token_start + self.prefix_length
             # A word without sub-tokens borrows the position of the token before it.
             positions.append(previous)
-        return Window(example_index, start, end - start, token_ids, positions)
+        return Window(example_index, start, end - start, token_ids, positions, len(token_ids) - len(self.suffix_ids))
 
     def collate(self, windows: Sequence[Window]) -> dict[str, torch.Tensor]:
         """Pad windows into ``input_ids``/``attention_mask`` ``[B, T]`` and ``word_index``/``word_mask`` ``[B, N]``."""

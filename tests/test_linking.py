@@ -102,9 +102,19 @@ def train_linker(encoder_dir: Path, steps: int, num_teacher_negatives: int = 0, 
     return model
 
 
+def fit_toy_links(model: KoGNERModel, steps: int = 300) -> dict:
+    """Fit the model's linking maps on every toy link."""
+    sentences, spans, rows = training_links(toy_examples(), model.entity_index.row_of, model.config.max_width,
+                                            max_links=1000, seed=0)
+    return fit_linking_heads(model, sentences, spans, rows, steps=steps, batch_size=32, candidates=8, progress=False)
+
+
 @pytest.fixture(scope="module")
 def linker(tiny_encoder_dir: Path) -> KoGNERModel:
-    return train_linker(tiny_encoder_dir, steps=150)
+    """Trained with distillation, then its linking head (the default ``linking_query="mean_tokens"``) fitted."""
+    model = train_linker(tiny_encoder_dir, steps=150)
+    fit_toy_links(model)
+    return model
 
 
 def toy_link_accuracy(model: KoGNERModel) -> tuple[float, list[list[tuple[int, float]]]]:
@@ -127,19 +137,48 @@ def test_linking_returns_the_right_kg_id_for_every_toy_entity(linker) -> None:
     assert all(top[0][1] >= top[1][1] >= top[2][1] for top in found)
 
 
+def test_the_distillation_space_itself_links_toy_entities(tiny_encoder_dir: Path) -> None:
+    """``linking_query="span"``: MLP_span(span) vs MLP_dist(H), as trained by the MSE, without any fit."""
+    assert toy_link_accuracy(train_linker(tiny_encoder_dir, steps=150, linking_query="span"))[0] >= 0.9
+
+
+def test_mean_token_queries_average_the_span_sub_tokens(linker) -> None:
+    from modeling_kogner.linking_kogner import linking_queries
+
+    words = ["the", "acetylsalicylic", "acid", "dose", "."]
+    queries = linking_queries(linker, [words], [(0, 1, 2), (0, 3, 3)])
+    assert queries.shape == (2, linker.encoder.config.hidden_size)
+    encoding = linker.tokenizer(" ".join(words), return_tensors="pt")
+    with torch.no_grad():
+        hidden = linker.encoder(**encoding).last_hidden_state[0]
+    word_ids = encoding.word_ids(0)
+    for query, wanted in zip(queries, ({1, 2}, {3})):
+        tokens = [position for position, word in enumerate(word_ids) if word in wanted]
+        assert len(tokens) >= len(wanted)
+        assert torch.allclose(query, hidden[tokens].mean(dim=0), atol=1e-5)
+
+
+def test_an_unfitted_linking_head_is_refused(tiny_encoder_dir: Path) -> None:
+    model = train_linker(tiny_encoder_dir, steps=0)
+    with pytest.raises(ValueError, match="never fitted.*linking_heads"):
+        model.predict_entities(f"{DRUGS[0]} helps", ["drug"], threshold=0.0, link=True)
+
+
 def test_contrastive_distillation_learns_to_link_with_a_trained_projection(tiny_encoder_dir: Path) -> None:
     untrained = train_linker(tiny_encoder_dir, steps=0, distillation_loss="contrastive",
-                             freeze_teacher_projection=False)
+                             freeze_teacher_projection=False, linking_query="span")
     model = train_linker(tiny_encoder_dir, steps=60, num_teacher_negatives=4, distillation_loss="contrastive",
-                         freeze_teacher_projection=False)
+                         freeze_teacher_projection=False, linking_query="span")
     assert toy_link_accuracy(untrained)[0] <= 0.4
     assert toy_link_accuracy(model)[0] >= 0.9
     projection = model.distillation_head.teacher_projection.weight
     assert not torch.equal(projection, untrained.distillation_head.teacher_projection.weight)
 
 
-def test_fitting_the_linking_heads_after_training_links_without_changing_ner(tiny_encoder_dir: Path) -> None:
-    model = train_linker(tiny_encoder_dir, steps=0)  # heads at their initialisation; MLP_dist frozen
+@pytest.mark.parametrize("query", ["mean_tokens", "span"])
+def test_fitting_the_linking_heads_after_training_links_without_changing_ner(tiny_encoder_dir: Path,
+                                                                            query: str) -> None:
+    model = train_linker(tiny_encoder_dir, steps=0, linking_query=query)  # heads at their initialisation
     examples = toy_examples()
     batch = KoGNERDataCollator.from_model(model)(examples[:4])
     logits_before = model(**batch).logits
@@ -150,13 +189,16 @@ def test_fitting_the_linking_heads_after_training_links_without_changing_ner(tin
     assert all(" ".join(sentences[s][a : b + 1]) == model.entity_index.names[row] for (s, a, b), row in
                zip(spans, rows))  # toy names are the linked words
     assert training_links(examples, row_of, 8, 5, seed=0)[1:] == training_links(examples, row_of, 8, 5, seed=0)[1:]
-    assert toy_link_accuracy(model)[0] <= 0.4
+    if query == "span":
+        assert toy_link_accuracy(model)[0] <= 0.4
     report = fit_linking_heads(model, sentences, spans, rows, steps=400, batch_size=32, candidates=8, progress=False)
     assert toy_link_accuracy(model)[0] >= 0.9
+    assert report["linking_query"] == query
     assert report["held_out_seen_acc_at_1_after"] > report["held_out_seen_acc_at_1_before"]
     assert report["final_loss"] < 0.5 * report["first_loss"]
     assert torch.equal(model(**batch).logits, logits_before)  # NER untouched
     assert not model.distillation_head.teacher_projection.weight.requires_grad  # the frozen flag is restored
+    assert (model.linking_head is None) == (query == "span")
     with pytest.raises(ValueError, match="no training link"):
         fit_linking_heads(model, [], [], [], steps=1)
 
@@ -207,7 +249,8 @@ def test_predict_entities_with_link_adds_id_name_and_score(linker) -> None:
     linked = linker.batch_predict_entities(texts, ["drug", "disease"], threshold=0.3, link=True)
     assert sum(map(len, linked)) >= 2
     for entity in (entity for entities in linked for entity in entities):
-        assert entity["kg_id"] == f"{entity['label']}:{entity['text']}" and entity["kg_name"] == entity["text"]
+        kind = "drug" if entity["text"] in DRUGS else "disease"  # the linked entity, whatever label NER gave it
+        assert entity["kg_id"] == f"{kind}:{entity['text']}" and entity["kg_name"] == entity["text"]
         assert 0.0 < entity["link_score"] <= 1.0
     plain = linker.batch_predict_entities(texts, ["drug", "disease"], threshold=0.3)
     assert [[{key: e[key] for key in ("start", "end", "text", "label", "score")} for e in entities]
@@ -232,6 +275,7 @@ def test_save_and_load_keep_the_index(linker, tmp_path: Path) -> None:
     linker.save_pretrained(tmp_path / "model")
     assert (tmp_path / "model" / ENTITY_INDEX_VECTORS).is_file() and (tmp_path / "model" / ENTITY_INDEX_TABLE).is_file()
     loaded = KoGNERModel.from_pretrained(tmp_path / "model")
+    assert bool(loaded.linking_head.fitted)
     index = loaded.entity_index
     assert index.kg_ids == linker.entity_index.kg_ids and index.names == linker.entity_index.names
     assert index.types == linker.entity_index.types

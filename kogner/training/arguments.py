@@ -8,7 +8,7 @@ from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
-from modeling_kogner.configuration_kogner import DISTILLATION_LOSSES
+from modeling_kogner.configuration_kogner import DISTILLATION_LOSSES, LINKING_QUERIES
 
 LOSS_BALANCES = ("none", "running_mean")
 
@@ -42,6 +42,12 @@ class ModelArguments:
         default=True,
         metadata={"help": "keep MLP_dist at its random initialisation (needed by the MSE, which could collapse "
                   "otherwise); the contrastive loss can train it"},
+    )
+    linking_query: str = field(
+        default="mean_tokens",
+        metadata={"help": "what link=True compares with the entities: 'mean_tokens' (the span's mean sub-token state "
+                  "through a linking head fitted after training, see --linking_fit_steps) or 'span' (the span vector "
+                  "through the distillation head)", "choices": list(LINKING_QUERIES)},
     )
     focal_alpha: float = field(default=-1.0, metadata={"help": "focal loss alpha (negative: off)"})
     focal_gamma: float = field(default=0.0, metadata={"help": "focal loss gamma (0: plain BCE)"})
@@ -136,9 +142,10 @@ class KoGNERTrainingArguments(TrainingArguments):
     )
     linking_fit_steps: int = field(
         default=1000,
-        metadata={"help": "with a teacher: after training, fit the linking heads (MLP_span, MLP_dist) for retrieval "
-                  "among the entity index on the training links, student frozen (kogner.training.linking_heads); "
-                  "NER is unchanged; 0 = skip"},
+        metadata={"help": "with a teacher: after training, fit the two linking maps (see --linking_query) for "
+                  "retrieval among the entity index on the training links, student frozen "
+                  "(kogner.training.linking_heads); NER is unchanged; 0 = skip (link=True then needs a later fit with "
+                  "python -m kogner.training.linking_heads, or --linking_query span)"},
     )
     linking_fit_links: int = field(
         default=20000, metadata={"help": "at most this many training links for --linking_fit_steps"}

@@ -6,8 +6,9 @@ learning rate), and nothing makes a span's own entity its *nearest* among all of
 (BENCHMARKS.md, "Entity linking"): after 1,000 steps the jointly trained maps link 3-4 % of held-out seen links and
 0-0.3 % of unseen entities right; fitted afterwards on the same frozen span vectors, 61-68 % and 29-33 %.
 
-So after training, with the student frozen, the two maps are fitted for retrieval: InfoNCE of each training link's
-span vector against its entity and ``candidates`` other index entities (sampled per step; all of them when the
+So after training, with the student frozen, the two linking maps (`linking_maps`: the linking head's for the default
+``linking_query="mean_tokens"``, the distillation head's for ``"span"``) are fitted for retrieval: InfoNCE of each
+training link's query (`linking_queries`) against its entity and ``candidates`` other index entities (sampled per step; all of them when the
 index is smaller), at the model's ``distillation_temperature``. The student's span vectors and NER predictions are
 unchanged; only the linking space moves. A held-out tenth of the links (seen entities) is scored before and after.
 """
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from kogner.atomic import atomic_write_json
-from modeling_kogner.linking_kogner import span_representations
+from modeling_kogner.linking_kogner import linking_maps, linking_queries
 
 logger = logging.getLogger(__name__)
 
@@ -65,22 +66,22 @@ def span_chunks(
 
 def encode_spans(model: Any, sentences: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]],
                  progress: bool = True, chunk: int = 512, batch_size: int = 32) -> torch.Tensor:
-    """`span_representations` ``[K, hidden_size]`` of many spans, chunk by chunk with a progress bar."""
-    parts = [span_representations(model, chunk_sentences, chunk_spans, batch_size)
+    """`linking_queries` ``[K, q]`` of many spans, chunk by chunk with a progress bar."""
+    parts = [linking_queries(model, chunk_sentences, chunk_spans, batch_size)
              for chunk_sentences, chunk_spans in tqdm(list(span_chunks(sentences, spans, chunk)), unit="chunk",
                                                       desc="encoding the training links", disable=not progress)]
-    return torch.cat(parts) if parts else torch.zeros((0, model.config.hidden_size))
+    return torch.cat(parts) if parts else torch.zeros((0, linking_maps(model)[0].in_features))
 
 
 def retrieval_accuracy(model: Any, queries: torch.Tensor, rows: torch.Tensor) -> float | None:
-    """Accuracy@1 of the nearest index entity (cosine in the linking space, as ``link=True`` ranks them) for span
-    vectors ``queries`` (before ``MLP_span``); ``None`` without queries."""
+    """Accuracy@1 of the nearest index entity (cosine in the linking space, as ``link=True`` ranks them) for
+    `linking_queries` ``queries`` (before the query map); ``None`` without queries."""
     if len(rows) == 0:
         return None
-    head = model.distillation_head
+    query_map, entity_map = linking_maps(model)
     with torch.no_grad():
-        keys = model.entity_index.projected(head).to(queries.device)
-        nearest = (F.normalize(head.span_projection(queries), dim=-1) @ keys.T.to(queries.dtype)).argmax(dim=-1)
+        keys = model.entity_index.projected(entity_map).to(queries.device)
+        nearest = (F.normalize(query_map(queries), dim=-1) @ keys.T.to(queries.dtype)).argmax(dim=-1)
     return round(float((nearest == rows).float().mean()), 4)
 
 
@@ -96,15 +97,15 @@ def fit_linking_heads(
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Fit ``model.distillation_head``'s two maps for retrieval among ``model.entity_index``; returns a report.
+    """Fit the model's two `linking_maps` for retrieval among ``model.entity_index``; returns a report.
 
     Args:
         sentences, spans, rows: training links, e.g. from `training_links` (``rows`` index the entity index).
         steps, batch_size, learning_rate: Adam steps over batches of links.
         candidates: index entities scored per step besides the batch's own (all when the index is smaller).
     """
-    head, index = model.distillation_head, model.entity_index
-    if head is None or index is None:
+    index = model.entity_index
+    if model.distillation_head is None or index is None:
         raise ValueError("fitting the linking heads needs a model with a distillation head and an entity index")
     if not spans:
         raise ValueError("no training link points at an entity of the index: nothing to fit the linking heads on")
@@ -115,30 +116,35 @@ def fit_linking_heads(
     order = torch.randperm(len(targets), generator=generator)
     held = order[: len(order) // 10]
     fit = order[len(order) // 10 :] if len(order) >= 10 else order
-    device, dtype = head.span_projection.weight.device, head.span_projection.weight.dtype
+    query_map, entity_map = linking_maps(model)
+    device, dtype = query_map.weight.device, query_map.weight.dtype
     queries, targets, entities = queries.to(device, dtype), targets.to(device), index.vectors.to(device, dtype)
     before = retrieval_accuracy(model, queries[held], targets[held])
-    flags = {name: parameter.requires_grad for name, parameter in head.named_parameters()}
-    head.requires_grad_(True)
-    optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
+    parameters = [*query_map.parameters(), *entity_map.parameters()]
+    flags = [parameter.requires_grad for parameter in parameters]
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate)
     temperature = model.config.distillation_temperature
     losses = []
     try:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
         for _ in tqdm(range(steps), desc="fitting the linking heads", unit="step", disable=not progress):
             batch = fit[torch.randint(len(fit), (min(batch_size, len(fit)),), generator=generator)]
             drawn = torch.randint(len(index), (min(candidates, len(index)),), generator=generator)
             pool = torch.unique(torch.cat([targets[batch].cpu(), drawn])).to(device)  # sorted, own entities in it
-            logits = (F.normalize(head.span_projection(queries[batch]), dim=-1)
-                      @ F.normalize(head.teacher_projection(entities[pool]), dim=-1).T) / temperature
+            logits = (F.normalize(query_map(queries[batch]), dim=-1)
+                      @ F.normalize(entity_map(entities[pool]), dim=-1).T) / temperature
             loss = F.cross_entropy(logits, torch.searchsorted(pool, targets[batch]))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
     finally:
-        for name, parameter in head.named_parameters():
-            parameter.requires_grad_(flags[name])
-    report = {"links": len(spans), "held_out_links": len(held), "entities": len(index), "steps": steps,
+        for parameter, flag in zip(parameters, flags):
+            parameter.requires_grad_(flag)
+    if model.linking_head is not None and steps > 0:
+        model.linking_head.fitted.fill_(True)
+    report = {"linking_query": model.config.linking_query, "links": len(spans), "held_out_links": len(held), "entities": len(index), "steps": steps,
               "candidates_per_step": min(candidates, len(index)), "first_loss": losses[0] if losses else None,
               "final_loss": losses[-1] if losses else None, "held_out_seen_acc_at_1_before": before,
               "held_out_seen_acc_at_1_after": retrieval_accuracy(model, queries[held], targets[held]),

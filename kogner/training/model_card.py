@@ -206,8 +206,9 @@ def build_model_card(
     }
     fit = info.get("linking_fit")
     if fit:
-        distillation["linking heads fitted after training (links, steps; held-out seen acc@1 before -> after)"] = (
-            f"{fit['links']}, {fit['steps']}; {fit['held_out_seen_acc_at_1_before']} -> "
+        distillation["linking heads fitted after training (query; links, steps; held-out seen acc@1 before -> "
+                     "after)"] = (
+            f"{config.linking_query}; {fit['links']}, {fit['steps']}; {fit['held_out_seen_acc_at_1_before']} -> "
             f"{fit['held_out_seen_acc_at_1_after']}")
     model_rows = {
         "base encoder": f"`{info.get('base_encoder', 'unknown')}`",
