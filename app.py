@@ -227,7 +227,11 @@ def accepts_keyword(function: Any, name: str) -> bool:
 
 
 def can_link(model: Any) -> bool:
-    """The model links entities to its KG: it has an entity index and ``predict_entities(..., link=True)``."""
+    """The model links entities to its KG: it has an entity index, ``predict_entities(..., link=True)`` and, when it
+    links through a linking head, a fitted one."""
+    head = getattr(model, "linking_head", None)
+    if head is not None and not bool(head.fitted):
+        return False
     return getattr(model, "entity_index", None) is not None and accepts_keyword(model.predict_entities, "link")
 
 

@@ -394,6 +394,17 @@ def test_linked_kg_entities_are_shown_when_the_model_links():
     assert entities[0]["kg_id"] == "CHEBI:15365"
 
 
+def test_a_model_whose_linking_head_was_never_fitted_is_not_asked_to_link():
+    import torch
+
+    model = StubModel(linkable=True)
+    model.linking_head = type("Head", (), {"fitted": torch.tensor(False)})()
+    app.make_predict(model)("Aspirin pain", "chemical", 0.5, False, False)
+    assert model.calls == [{"link": False}]
+    model.linking_head.fitted = torch.tensor(True)
+    assert app.can_link(model)
+
+
 def test_a_model_without_an_entity_index_is_never_asked_to_link(served):
     model = StubModel(linkable=False)
     _, table, _, message = app.make_predict(model)("Aspirin pain", "chemical", 0.5, False, False)
