@@ -51,6 +51,23 @@ def test_a_word_longer_than_a_window_is_cut_not_fatal(tiny_encoder_dir):
             assert window.token_ids[position] == first[window.word_offset + i]
 
 
+def test_sub_token_ranges_tile_each_window_word_by_word(tiny_encoder_dir):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_encoder_dir))
+    encoder = WordBatchEncoder(tokenizer, max_tokens=12, max_words=8, stride=4)
+    words = ["acetylsalicylic", "acid", "b" * 60, "eased", "pain"]
+    for window in encoder.windows([words]):
+        ranges = [window.sub_token_range(i, i) for i in range(window.num_words)]
+        assert ranges[0][0] == encoder.prefix_length and ranges[-1][1] == window.content_end
+        assert window.content_end == len(window.token_ids) - len(encoder.suffix_ids)
+        for (first, stop), (next_first, _) in zip(ranges, ranges[1:]):
+            assert first < stop == next_first  # each word's sub-tokens, up to the next word's first one
+        for i, (first, _) in enumerate(ranges):
+            word = words[window.word_offset + i]
+            assert window.token_ids[first] == tokenizer(word, add_special_tokens=False)["input_ids"][0]
+        if window.num_words > 1:
+            assert window.sub_token_range(0, window.num_words - 1) == (ranges[0][0], ranges[-1][1])
+
+
 def test_a_megabyte_word_gives_a_result(model):
     text = "a" * 1_000_000 + " aspirin"
     entities = model.predict_entities(text, LABELS, threshold=0.0)
