@@ -5,10 +5,10 @@ states over the span, mapped by the linking head's ``query_projection``; entitie
 ``entity_projection``; both maps fitted for retrieval after training (`kogner.training.linking_heads`). ``"span"``:
 the distillation space itself, where training pulls ``MLP_span(span)`` towards ``MLP_dist(H_e)`` for spans linked to
 entity ``e`` (paper eq. 6); the span vector is trained to type spans, so it keeps less of their identity. Either
-way a span is linked to the entity whose vector is nearest by cosine similarity. The entities (KG ids, names, types and teacher vectors
-``H``) form an [`EntityIndex`], saved next to the weights as ``entity_index.safetensors`` (``H``, float16) and
-``entity_index.json`` (ids, names, types) when the model was trained with a teacher. Imports only torch,
-transformers (and safetensors, one of its dependencies).
+way a span is linked to the entity whose vector is nearest by cosine similarity. The entities (KG ids, names, types
+and teacher vectors ``H``) form an [`EntityIndex`], saved next to the weights as ``entity_index.safetensors``
+(``H``, float16) and ``entity_index.json`` (ids, names, types) when the model was trained with a teacher. Imports
+only torch, transformers (and safetensors, one of its dependencies).
 """
 
 from __future__ import annotations
@@ -133,6 +133,9 @@ def check_linkable(model: Any) -> EntityIndex:
         raise ValueError(NO_INDEX_MESSAGE.format(files=f"{ENTITY_INDEX_VECTORS} + {ENTITY_INDEX_TABLE}"))
     if model.distillation_head is None:
         raise ValueError("link=True needs a distillation head: this model was built with teacher_dim=0")
+    if model.config.linking_query == "mean_tokens" and getattr(model, "linking_head", None) is None:
+        raise ValueError("linking_query='mean_tokens' needs a linking head, and this model was built without one "
+                         "(linking_query='span'): set model.config.linking_query = 'span'")
     if model.config.linking_query == "mean_tokens" and not bool(model.linking_head.fitted):
         raise ValueError("link=True: the linking head of this model was never fitted. Fit it on training links: "
                          "python -m kogner.training.linking_heads --model MODEL --train_data DATA --out DIR "
@@ -188,7 +191,8 @@ def linking_queries(
             chunk = positions[first : first + batch_size]
             batch = {key: value.to(model.device) for key, value in
                      model.word_encoder.collate([windows[p] for p in chunk]).items()}
-            hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            encoded = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            hidden = encoded.last_hidden_state
             if not mean_tokens:
                 window_spans, _ = model.span_representation(first_sub_tokens(hidden, batch["word_index"]),
                                                             batch["word_mask"].bool())

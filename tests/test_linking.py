@@ -162,6 +162,10 @@ def test_an_unfitted_linking_head_is_refused(tiny_encoder_dir: Path) -> None:
     model = train_linker(tiny_encoder_dir, steps=0)
     with pytest.raises(ValueError, match="never fitted.*linking_heads"):
         model.predict_entities(f"{DRUGS[0]} helps", ["drug"], threshold=0.0, link=True)
+    span_model = train_linker(tiny_encoder_dir, steps=0, linking_query="span")
+    span_model.config.linking_query = "mean_tokens"
+    with pytest.raises(ValueError, match="built without one"):
+        span_model.predict_entities(f"{DRUGS[0]} helps", ["drug"], threshold=0.0, link=True)
 
 
 def test_contrastive_distillation_learns_to_link_with_a_trained_projection(tiny_encoder_dir: Path) -> None:

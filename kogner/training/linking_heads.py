@@ -9,8 +9,8 @@ the mean of the span's sub-token states instead (the default query), 87 % and 72
 
 So after training, with the student frozen, the two linking maps (`linking_maps`: the linking head's for the default
 ``linking_query="mean_tokens"``, the distillation head's for ``"span"``) are fitted for retrieval: InfoNCE of each
-training link's query (`linking_queries`) against its entity and ``candidates`` other index entities (sampled per step; all of them when the
-index is smaller), at the model's ``distillation_temperature``. The student's span vectors and NER predictions are
+training link's query (`linking_queries`) against its entity and ``candidates`` other index entities (sampled per
+step; all of them when the index is smaller), at the model's ``distillation_temperature``. The student's span vectors and NER predictions are
 unchanged; only the linking space moves. A held-out tenth of the links (seen entities) is scored before and after.
 """
 
@@ -145,7 +145,8 @@ def fit_linking_heads(
             parameter.requires_grad_(flag)
     if model.linking_head is not None and steps > 0:
         model.linking_head.fitted.fill_(True)
-    report = {"linking_query": model.config.linking_query, "links": len(spans), "held_out_links": len(held), "entities": len(index), "steps": steps,
+    report = {"linking_query": model.config.linking_query, "links": len(spans), "held_out_links": len(held),
+              "entities": len(index), "steps": steps,
               "candidates_per_step": min(candidates, len(index)), "first_loss": losses[0] if losses else None,
               "final_loss": losses[-1] if losses else None, "held_out_seen_acc_at_1_before": before,
               "held_out_seen_acc_at_1_after": retrieval_accuracy(model, queries[held], targets[held]),
