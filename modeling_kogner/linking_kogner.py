@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .processing_kogner import normalize_mention
+
 ENTITY_INDEX_VECTORS = "entity_index.safetensors"
 ENTITY_INDEX_TABLE = "entity_index.json"
 NO_INDEX_MESSAGE = (
@@ -48,6 +50,7 @@ class EntityIndex:
         self.vectors = vectors.detach().float().cpu()
         self._projected: tuple[tuple, torch.Tensor] | None = None
         self._row_of: dict[str, int] | None = None
+        self._name_keys: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.kg_ids)
@@ -64,6 +67,13 @@ class EntityIndex:
             for row, kg_id in enumerate(self.kg_ids):
                 self._row_of.setdefault(kg_id, row)
         return self._row_of
+
+    @property
+    def name_keys(self) -> list[str]:
+        """Each entity's name as `normalize_mention` gives it (compared with span texts)."""
+        if self._name_keys is None:
+            self._name_keys = [normalize_mention(name) for name in self.names]
+        return self._name_keys
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking) and the table."""
@@ -221,21 +231,41 @@ def span_vectors(
     return torch.nn.functional.normalize(projected, dim=-1)
 
 
+def prefer_named(
+    ranked: list[tuple[int, float]], text: str, index: EntityIndex, candidates: int
+) -> list[tuple[int, float]]:
+    """``ranked`` ``(index row, cosine)`` pairs with the first entity named like ``text`` (`normalize_mention`) among
+    the first ``candidates`` moved to the front; the rest keep their order."""
+    key = normalize_mention(text)
+    same_name = next((position for position, (row, _) in enumerate(ranked[:candidates])
+                      if index.name_keys[row] == key), 0)
+    return [ranked[same_name], *ranked[:same_name], *ranked[same_name + 1 :]]
+
+
 def link_spans(
     model: Any,
     batch_words: Sequence[Sequence[str]],
     spans: Sequence[tuple[int, int, int]],
     top_k: int = 1,
     batch_size: int = 8,
+    name_candidates: int | None = None,
 ) -> list[list[tuple[int, float]]]:
-    """For each ``(text index, start, end)`` span, the ``top_k`` nearest entities as ``(index row, cosine)``."""
+    """For each ``(text index, start, end)`` span, the ``top_k`` nearest entities as ``(index row, cosine)``, after
+    `prefer_named` over the ``name_candidates`` nearest (default ``config.linking_name_candidates``; 0 = off)."""
     index = check_linkable(model)
     if not spans:
         return []
+    named = model.config.linking_name_candidates if name_candidates is None else name_candidates
     queries = span_vectors(model, batch_words, spans, batch_size)
     entities = index.projected(linking_maps(model)[1]).to(queries.device)
-    scores, rows = (queries @ entities.T).topk(min(top_k, len(index)), dim=-1)
-    return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
+    scores, rows = (queries @ entities.T).topk(min(max(top_k, named), len(index)), dim=-1)
+    found = []
+    for (text, start, end), span_rows, span_scores in zip(spans, rows.tolist(), scores.tolist()):
+        ranked = list(zip(span_rows, span_scores))
+        if named:
+            ranked = prefer_named(ranked, " ".join(batch_words[text][start : end + 1]), index, named)
+        found.append(ranked[:top_k])
+    return found
 
 
 def add_links(

@@ -32,6 +32,11 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     return [(match.group(), match.start(), match.end()) for match in WORD_PATTERN.finditer(text)]
 
 
+def normalize_mention(text: str) -> str:
+    """Case-folded words joined by single spaces: ``"IL-2 "`` and ``"il - 2"`` both give ``"il - 2"``."""
+    return " ".join(word.casefold() for word, _, _ in split_words(text))
+
+
 def span_flat_index(start: int, end: int, max_width: int) -> int:
     """Flat index of span ``(start, end)`` (inclusive word indices) in the ``N * max_width`` span layout."""
     return start * max_width + (end - start)

@@ -17,7 +17,7 @@ from kogner.schema import NER_FEATURES
 from kogner.training.collator import KoGNERDataCollator, TeacherTable
 from kogner.training.linking_heads import fit_linking_heads, training_links
 from modeling_kogner import EntityIndex, KoGNERModel
-from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans
+from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans, prefer_named
 from modeling_kogner.losses_kogner import contrastive_distillation_loss
 from toy_data import DISEASES, DRUGS, toy_examples, toy_kg_ids
 
@@ -134,7 +134,20 @@ def test_linking_returns_the_right_kg_id_for_every_toy_entity(linker) -> None:
     accuracy, found = toy_link_accuracy(linker)
     assert accuracy >= 0.9, accuracy  # a random index would give 1/16
     assert all(-1.0 <= score <= 1.0 for top in found for _, score in top)
-    assert all(top[0][1] >= top[1][1] >= top[2][1] for top in found)
+    assert all(top[1][1] >= top[2][1] for top in found)  # the first may be a same-name entity (prefer_named)
+    examples = toy_examples()
+    by_vectors = link_spans(linker, [example["tokens"] for example in examples],
+                            [(0, link["start"], link["end"]) for link in examples[0]["kge"]], 3, name_candidates=0)
+    assert all(top[0][1] >= top[1][1] >= top[2][1] for top in by_vectors)
+
+
+def test_an_entity_named_like_the_span_is_preferred_among_the_nearest() -> None:
+    index = EntityIndex(["a", "b", "c"], ["Aspirin", "aspirin tablet", "IL-2"], torch.zeros(3, 2))
+    ranked = [(1, 0.9), (2, 0.8), (0, 0.7)]
+    assert prefer_named(ranked, "ASPIRIN", index, 3) == [(0, 0.7), (1, 0.9), (2, 0.8)]
+    assert prefer_named(ranked, "ASPIRIN", index, 2) == ranked  # not among the 2 nearest
+    assert prefer_named(ranked, "il - 2", index, 3) == [(2, 0.8), (1, 0.9), (0, 0.7)]
+    assert prefer_named(ranked, "ibuprofen", index, 3) == ranked
 
 
 def test_the_distillation_space_itself_links_toy_entities(tiny_encoder_dir: Path) -> None:

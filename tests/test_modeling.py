@@ -304,6 +304,10 @@ def test_config_rejects_bad_settings():
         KoGNERConfig(max_words_per_window=100, window_stride=96, max_width=8)
     with pytest.raises(ValueError, match="threshold"):
         KoGNERConfig(threshold=2.0)
+    with pytest.raises(ValueError, match="linking_query"):
+        KoGNERConfig(linking_query="cls")
+    with pytest.raises(ValueError, match="linking_name_candidates"):
+        KoGNERConfig(linking_name_candidates=-1)
 
 
 def test_separate_label_encoder_starts_from_the_same_weights(tiny_encoder_dir):
