@@ -232,11 +232,12 @@ def test_paper_config_evaluates_and_loads_the_best_checkpoint(tiny_encoder_dir, 
     final = load_file(output / "model.safetensors")
     best, last = (load_file(output / f"checkpoint-{step}" / "model.safetensors") for step in (2, 4))
     # after training the linking heads are fitted on the training links (kogner.training.linking_heads): all but
-    # the distillation head is the best checkpoint's
-    student = [name for name in best if not name.startswith("distillation_head.")]
+    # the linking head (the default linking_query="mean_tokens") is the best checkpoint's
+    student = [name for name in best if not name.startswith("linking_head.")]
     assert student and all(torch.equal(final[name], best[name]) for name in student)
     assert not all(torch.equal(final[name], last[name]) for name in student)
     assert json.loads((output / "training_log.json").read_text())["linking_fit"]["steps"] == 1000
+    assert bool(final["linking_head.fitted"]) and not bool(best["linking_head.fitted"])
     assert json.loads((output / "eval_results.json").read_text()).keys() == {f"{toy_data_dir.name}:test"}
 
 

@@ -196,7 +196,13 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
             trainer.card_info["linking_fit"] = linking_fit
         else:
             linking_fit = {"skipped": "no training link points at an entity of the index"}
-            logger.warning("linking heads not fitted: %s", linking_fit["skipped"])
+    elif teacher is not None:
+        linking_fit = {"skipped": "--linking_fit_steps 0"}
+    if linking_fit and "skipped" in linking_fit:
+        logger.warning("linking heads not fitted (%s): with linking_query=%r, link=True %s", linking_fit["skipped"],
+                       model.config.linking_query,
+                       "is refused until `python -m kogner.training.linking_heads` fits them"
+                       if model.linking_head is not None else "links with the distillation head as trained")
     save_final_model(trainer, training_args.output_dir)  # before evaluating: a failure there must not lose it
     results: dict[str, dict[str, Any]] = {}
     if test_sets:
