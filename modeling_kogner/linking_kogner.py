@@ -143,10 +143,11 @@ def check_linkable(model: Any) -> EntityIndex:
         raise ValueError(NO_INDEX_MESSAGE.format(files=f"{ENTITY_INDEX_VECTORS} + {ENTITY_INDEX_TABLE}"))
     if model.distillation_head is None:
         raise ValueError("link=True needs a distillation head: this model was built with teacher_dim=0")
-    if model.config.linking_query == "mean_tokens" and getattr(model, "linking_head", None) is None:
+    head = getattr(model, "linking_head", None) if model.config.linking_query == "mean_tokens" else None
+    if model.config.linking_query == "mean_tokens" and head is None:
         raise ValueError("linking_query='mean_tokens' needs a linking head, and this model was built without one "
                          "(linking_query='span'): set model.config.linking_query = 'span'")
-    if model.config.linking_query == "mean_tokens" and not bool(model.linking_head.fitted):
+    if head is not None and not bool(head.fitted):
         raise ValueError("link=True: the linking head of this model was never fitted. Fit it on training links: "
                          "python -m kogner.training.linking_heads --model MODEL --train_data DATA --out DIR "
                          "(or set model.config.linking_query = 'span' to link with the distillation head)")
