@@ -11,7 +11,8 @@ So after training, with the student frozen, the two linking maps (`linking_maps`
 ``linking_query="mean_tokens"``, the distillation head's for ``"span"``) are fitted for retrieval: InfoNCE of each
 training link's query (`linking_queries`) against its entity and ``candidates`` other index entities (sampled per
 step; all of them when the index is smaller), at the model's ``distillation_temperature``. The student's span
-vectors and NER predictions are unchanged; only the linking space moves. A held-out tenth of the links (seen entities) is scored before and after.
+vectors and NER predictions are unchanged; only the linking space moves. A held-out tenth of the links (seen
+entities) is scored before and after.
 """
 
 from __future__ import annotations
