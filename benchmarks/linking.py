@@ -5,16 +5,17 @@ Gold spans are linked by the model (nearest teacher entity to the span's distill
 
 * ``kg_test_entity_disjoint``: the generated KG test split, only links whose KG id appears in no training sentence
   (entity-disjoint even when the data was split at random; ``make_bmg_dataset.py --split entity-disjoint``
-  keeps them all);
+  keeps them all); ``kg_dev_entity_disjoint``: the same from the validation split, on which the setting of
+  ``linking_name_candidates`` is chosen (``name_candidates_best_on_dev``);
 * ``corpora``: benchmark test spans linked to the KG by name (`kogner.corpora.linking.link_corpus`: normalised
   exact name/synonym, type-compatible), e.g. NCBI-disease mentions -> MONDO/HPO ids.
 
 Both are compared with a name-string baseline over the same entity index: exact normalised-name lookup (several
 entities with that name: the lowest row), else the closest name by ``difflib`` similarity. Results:
 ``benchmarks/results/linking.json`` with ``kg_test_entity_disjoint: {acc_at_1, acc_at_5}`` and
-``name_baseline: {acc_at_1}``. The model is scored as ``link=True`` ranks (``acc_at_*``: with its preference for an
-entity named like the span among its ``linking_name_candidates`` nearest) and by the vectors alone
-(``vector_only_acc_at_*``). Note: corpus ids come from a name match, so the name baseline is favoured there.
+``name_baseline: {acc_at_1}``. The model is scored as ``link=True`` ranks (``acc_at_*``: entities named like the
+span first, from its ``linking_name_candidates`` nearest or the whole index), by the vectors alone
+(``vector_only_acc_at_*``) and for each setting of ``NAME_CANDIDATES`` (``by_name_candidates``). Note: corpus ids come from a name match, so the name baseline is favoured there.
 
     python benchmarks/linking.py --model runs/release/model --kg-data runs/data-disjoint
     python benchmarks/linking.py --model M --corpora ncbi_disease bc5cdr --kg biokg-lite --max-spans 2000
@@ -34,6 +35,8 @@ from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, write
 
 from tqdm.auto import tqdm  # noqa: E402
 
+NAME_CANDIDATES = (0, 5, 20, "all")  # linking_name_candidates settings scored side by side
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,6 +53,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-spans", type=int, default=3000, help="random sample of spans per set (0 = all)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="seed of the span sample")
+    parser.add_argument("--name-candidates", type=parse_candidates, default=None,
+                        help="linking_name_candidates to score the headline acc_at_* with: an int or 'all' (default: "
+                             "the model's config; every setting of %s is reported too)" % (NAME_CANDIDATES,))
     parser.add_argument("--output", default=str(RESULTS_DIR / "linking.json"), help="results JSON")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/linking.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -97,60 +103,74 @@ def sample(spans: list, gold: list, limit: int, seed: int) -> tuple[list, list]:
     return [spans[i] for i in chosen], [gold[i] for i in chosen]
 
 
+def parse_candidates(value: str) -> int | str:
+    return value if value == "all" else int(value)
+
+
 def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans: list[tuple[int, int, int]],
           gold: list[str], batch_size: int, name: str) -> dict[str, Any]:
-    """Model accuracy@1/@5 as ``link=True`` ranks (with the model's name preference) and by the vectors alone, and
-    the name baseline's accuracy@1, on the same spans."""
+    """Model accuracy@1/@5 as ``link=True`` ranks (``acc_at_*``, the model's ``linking_name_candidates``), by the
+    vectors alone (``vector_only_*``) and for each setting of `NAME_CANDIDATES` (``by_name_candidates``), all from one
+    encoding pass; and the name baseline's accuracy@1, on the same spans."""
     from kogner.training.linking_heads import span_chunks
-    from modeling_kogner.linking_kogner import link_spans, prefer_named
+    from modeling_kogner.linking_kogner import check_linkable, linking_maps, rank_entities, span_vectors
 
-    index = model.entity_index
-    index_ids = set(index.kg_ids)
-    known = [kg_id in index_ids for kg_id in gold]
-    named = model.config.linking_name_candidates
-    hits = {"acc_at_1": 0, "acc_at_5": 0, "vector_only_acc_at_1": 0, "vector_only_acc_at_5": 0}
-    base1 = 0
-    kinds: dict[str, int] = {}
-    chunk = 256
+    index = check_linkable(model)
+    entities = index.projected(linking_maps(model)[1])
+    own = model.config.linking_name_candidates
+    hits = {setting: [0, 0] for setting in dict.fromkeys([*NAME_CANDIDATES, own])}
+    base1, kinds, chunk = 0, {}, 256
     chunks = list(span_chunks(sentences, spans, chunk))
     for number, (chunk_sentences, chunk_spans) in enumerate(tqdm(chunks, desc=name, unit="chunk")):
-        found = link_spans(model, chunk_sentences, chunk_spans, max(5, named), batch_size, name_candidates=0)
-        first = number * chunk
-        for (sentence, start, end), vector_ranked, kg_id in zip(spans[first : first + chunk], found,
-                                                                 gold[first : first + chunk]):
-            text = " ".join(sentences[sentence][start : end + 1])
-            ranked = prefer_named(vector_ranked, text, index, named) if named else vector_ranked
-            for prefix, top in (("", ranked), ("vector_only_", vector_ranked)):
-                ids = [index.kg_ids[row] for row, _ in top[:5]]
-                hits[f"{prefix}acc_at_1"] += ids[0] == kg_id
-                hits[f"{prefix}acc_at_5"] += kg_id in ids
+        queries = span_vectors(model, chunk_sentences, chunk_spans, batch_size).to(entities.device)
+        texts = [" ".join(chunk_sentences[text][start : end + 1]) for text, start, end in chunk_spans]
+        chunk_gold = gold[number * chunk : (number + 1) * chunk]
+        for setting, counts in hits.items():
+            for top, kg_id in zip(rank_entities(queries, entities, texts, index, 5, setting), chunk_gold):
+                ids = [index.kg_ids[row] for row, _ in top]
+                counts[0] += ids[0] == kg_id
+                counts[1] += kg_id in ids
+        for text, kg_id in zip(texts, chunk_gold):
             row, kind = baseline(text)
             kinds[kind] = kinds.get(kind, 0) + 1
             base1 += row >= 0 and index.kg_ids[row] == kg_id
     count = len(spans)
-    return {"spans": count, "gold_in_index": sum(known), "name_candidates": named,
-            **{key: round(value / count, 4) if count else None for key, value in hits.items()},
-            "name_baseline_acc_at_1": round(base1 / count, 4) if count else None, "name_baseline_lookups": kinds}
+
+    def rate(value: int) -> float | None:
+        return round(value / count, 4) if count else None
+
+    accuracy = {str(setting): {"acc_at_1": rate(top1), "acc_at_5": rate(top5)}
+                for setting, (top1, top5) in hits.items()}
+    return {"spans": count, "gold_in_index": sum(kg_id in index.row_of for kg_id in gold), "name_candidates": own,
+            **accuracy[str(own)], **{f"vector_only_{key}": value for key, value in accuracy["0"].items()},
+            "by_name_candidates": accuracy, "name_baseline_acc_at_1": rate(base1), "name_baseline_lookups": kinds}
 
 
-def kg_test(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any] | None:
-    """The KG test links of unseen entities (no training sentence names them), and as a diagnostic the training
-    split's own links (seen entities: learned at all, before generalising)."""
+def kg_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any] | None:
+    """The KG dev and test links of unseen entities (no training sentence names them; dev: to choose
+    ``linking_name_candidates`` on), and as a diagnostic the training split's own links (seen entities: learned at
+    all, before generalising)."""
     from datasets import load_from_disk
 
     if args.kg_data == "none":
         return None
     data = load_from_disk(args.kg_data)
     seen = {link["kg_id"] for links in data["train"]["kge"] for link in links}
-    sentences, spans, gold = spans_of(data["test"], lambda link: link["kg_id"] not in seen, model.config.max_width)
-    total_links, disjoint_links = sum(len(links) for links in data["test"]["kge"]), len(gold)
-    spans, gold = sample(spans, gold, args.max_spans, args.seed)
-    result = score(model, baseline, sentences, spans, gold, args.batch_size, "KG test (entity-disjoint)")
+    found = {}
+    for split, key in (("validation", "dev"), ("test", "test")):
+        if split not in data:
+            continue
+        sentences, spans, gold = spans_of(data[split], lambda link: link["kg_id"] not in seen, model.config.max_width)
+        total_links, disjoint_links = sum(len(links) for links in data[split]["kge"]), len(gold)
+        spans, gold = sample(spans, gold, args.max_spans, args.seed)
+        found[key] = {**score(model, baseline, sentences, spans, gold, args.batch_size, f"KG {split} (unseen)"),
+                      f"{split}_links": total_links, "entity_disjoint_links": disjoint_links,
+                      "distinct_entities_scored": len(set(gold))}
     train_sentences, train_spans, train_gold = spans_of(data["train"], lambda link: True, model.config.max_width)
     train_spans, train_gold = sample(train_spans, train_gold, args.max_spans, args.seed)
-    trained = score(model, baseline, train_sentences, train_spans, train_gold, args.batch_size, "KG train (seen)")
-    return {**result, "test_links": total_links, "entity_disjoint_links": disjoint_links,
-            "distinct_entities_scored": len(set(gold)), "seen_entities_train_split": trained}
+    found["seen"] = score(model, baseline, train_sentences, train_spans, train_gold, args.batch_size,
+                          "KG train (seen)")
+    return found
 
 
 def corpus_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any]:
@@ -187,22 +207,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = KoGNERModel.from_pretrained(args.model).to(device)
     if model.entity_index is None:
         raise SystemExit(f"--model {args.model}: no entity index (entity_index.safetensors); train it with a teacher")
+    if args.name_candidates is not None:
+        model.config.linking_name_candidates = args.name_candidates
     baseline = NameBaseline(model.entity_index.names)
-    kg = kg_test(args, model, baseline)
+    kg = kg_sets(args, model, baseline) or {}
     corpora = corpus_sets(args, model, baseline)
+    summary_keys = ("acc_at_1", "acc_at_5", "vector_only_acc_at_1", "vector_only_acc_at_5", "name_candidates", "spans",
+                    "by_name_candidates", "name_baseline_acc_at_1")
+    dev = kg.get("dev")
     results = {
         "command": args.command, "commit": git_commit(), "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"),
         "busy_with_at_start": busy, "model": args.model, "index_entities": len(model.entity_index),
-        "kg_test_entity_disjoint": kg and {key: kg[key] for key in ("acc_at_1", "acc_at_5", "vector_only_acc_at_1",
-                                                                   "vector_only_acc_at_5", "name_candidates", "spans")},
-        "name_baseline": kg and {"acc_at_1": kg["name_baseline_acc_at_1"], "lookups": kg["name_baseline_lookups"]},
-        "kg_train_seen_entities": kg and {key: kg["seen_entities_train_split"][key]
-                                          for key in ("acc_at_1", "acc_at_5", "spans", "name_baseline_acc_at_1")},
-        "kg_test_details": kg, "corpora": corpora,
+        "kg_dev_entity_disjoint": dev and {key: dev[key] for key in summary_keys},
+        "name_candidates_best_on_dev": dev and max(dev["by_name_candidates"],
+                                                   key=lambda setting: dev["by_name_candidates"][setting]["acc_at_1"]),
+        "kg_test_entity_disjoint": kg.get("test") and {key: kg["test"][key] for key in summary_keys},
+        "name_baseline": kg.get("test") and {"acc_at_1": kg["test"]["name_baseline_acc_at_1"],
+                                             "lookups": kg["test"]["name_baseline_lookups"]},
+        "kg_train_seen_entities": kg.get("seen") and {key: kg["seen"][key] for key in
+                                                      ("acc_at_1", "acc_at_5", "spans", "name_baseline_acc_at_1")},
+        "kg_details": kg, "corpora": corpora,
         "method": f"cosine nearest neighbour of the span's linking query among every index entity's projected H "
-                  f"(linking_query={model.config.linking_query!r}), then an entity named like the span among the "
-                  f"{model.config.linking_name_candidates} nearest first; vector_only_*: without that step; "
-                  "baseline: exact normalised name, else difflib's closest name",
+                  f"(linking_query={model.config.linking_query!r}); entities named like the span first, nearest "
+                  f"first, from the {model.config.linking_name_candidates!r} nearest ('all': the whole index); "
+                  "vector_only_*: without them; by_name_candidates: each setting, the one to use chosen on the dev "
+                  "split; baseline: exact normalised name (homonyms: the lowest row), else difflib's closest name",
         "seconds": round(time.time() - started, 1),
     }
     write_json(Path(args.output), results)

@@ -9,6 +9,7 @@ from transformers import PretrainedConfig
 
 DISTILLATION_LOSSES = ("mse", "contrastive")
 LINKING_QUERIES = ("mean_tokens", "span")
+ALL_NAMES = "all"  # linking_name_candidates: same-name entities anywhere in the entity index
 
 KOGNER_PIPELINES: dict[str, dict[str, Any]] = {
     "token-classification": {"impl": "pipeline_kogner.KoGNERPipeline", "pt": ["AutoModel"], "type": "text"}
@@ -59,10 +60,11 @@ class KoGNERConfig(PretrainedConfig):
             span vector ``FFN([x_p; x_q])`` through the distillation head's ``MLP_span`` (the paper's eq. 6 space).
             The span vector is trained to type spans and keeps little of their identity, so it links unseen
             entities far less often than the token mean (BENCHMARKS.md, "Entity linking").
-        linking_name_candidates (`int`, *optional*, defaults to 5):
-            With ``link=True``, among the this many entities nearest to a span, one whose name equals the span's
-            text (case-folded, words as the model splits them) is preferred to the nearest one; among several such,
-            the nearest. 0 links by the vectors alone.
+        linking_name_candidates (`int` or `"all"`, *optional*, defaults to 5):
+            With ``link=True``, entities whose name equals the span's text (case-folded, words as the model splits
+            them) come before the others, the nearest first: those among this many entities nearest to the span, or
+            with ``"all"`` any in the index (the vectors then choose among same-name entities and link spans named
+            like none). 0 links by the vectors alone.
         lang_weight (`float`, *optional*, defaults to 0.8): weight ``a`` of the language (BCE) loss.
         dist_weight (`float`, *optional*, defaults to 0.2): weight ``b`` of the distillation (MSE) loss.
         focal_alpha (`float`, *optional*, defaults to -1): focal-loss alpha; negative disables the alpha term.
@@ -95,7 +97,7 @@ class KoGNERConfig(PretrainedConfig):
         distillation_loss: str = "mse",
         distillation_temperature: float = 0.05,
         linking_query: str = "mean_tokens",
-        linking_name_candidates: int = 5,
+        linking_name_candidates: int | str = 5,
         lang_weight: float = 0.8,
         dist_weight: float = 0.2,
         focal_alpha: float = -1.0,
@@ -112,8 +114,9 @@ class KoGNERConfig(PretrainedConfig):
             raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {distillation_loss!r}")
         if linking_query not in LINKING_QUERIES:
             raise ValueError(f"linking_query must be one of {LINKING_QUERIES}, got {linking_query!r}")
-        if linking_name_candidates < 0:
-            raise ValueError(f"linking_name_candidates must be >= 0, got {linking_name_candidates}")
+        if linking_name_candidates != ALL_NAMES and not (isinstance(linking_name_candidates, int)
+                                                     and linking_name_candidates >= 0):
+            raise ValueError(f"linking_name_candidates must be an int >= 0 or 'all', got {linking_name_candidates!r}")
         if distillation_temperature <= 0:
             raise ValueError(f"distillation_temperature must be > 0, got {distillation_temperature}")
         if max_width < 1:

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .configuration_kogner import ALL_NAMES
 from .processing_kogner import normalize_mention
 
 ENTITY_INDEX_VECTORS = "entity_index.safetensors"
@@ -50,7 +51,7 @@ class EntityIndex:
         self.vectors = vectors.detach().float().cpu()
         self._projected: tuple[tuple, torch.Tensor] | None = None
         self._row_of: dict[str, int] | None = None
-        self._name_keys: list[str] | None = None
+        self._rows_by_name: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.kg_ids)
@@ -68,12 +69,14 @@ class EntityIndex:
                 self._row_of.setdefault(kg_id, row)
         return self._row_of
 
-    @property
-    def name_keys(self) -> list[str]:
-        """Each entity's name as `normalize_mention` gives it (compared with span texts)."""
-        if self._name_keys is None:
-            self._name_keys = [normalize_mention(name) for name in self.names]
-        return self._name_keys
+    def rows_named(self, text: str) -> list[int]:
+        """Rows of the entities whose name equals ``text`` after `normalize_mention` (case-folded, words as the model
+        splits them), in index order."""
+        if self._rows_by_name is None:
+            self._rows_by_name = {}
+            for row, name in enumerate(self.names):
+                self._rows_by_name.setdefault(normalize_mention(name), []).append(row)
+        return self._rows_by_name.get(normalize_mention(text), [])
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking) and the table."""
@@ -232,15 +235,28 @@ def span_vectors(
     return torch.nn.functional.normalize(projected, dim=-1)
 
 
-def prefer_named(
-    ranked: list[tuple[int, float]], text: str, index: EntityIndex, candidates: int
-) -> list[tuple[int, float]]:
-    """``ranked`` ``(index row, cosine)`` pairs with the first entity named like ``text`` (`normalize_mention`) among
-    the first ``candidates`` moved to the front; the rest keep their order."""
-    key = normalize_mention(text)
-    same_name = next((position for position, (row, _) in enumerate(ranked[:candidates])
-                      if index.name_keys[row] == key), 0)
-    return [ranked[same_name], *ranked[:same_name], *ranked[same_name + 1 :]]
+def rank_entities(
+    queries: torch.Tensor, entities: torch.Tensor, texts: Sequence[str], index: EntityIndex, top_k: int,
+    name_candidates: int | str,
+) -> list[list[tuple[int, float]]]:
+    """For each unit-norm query ``[K, D]`` (span text ``texts[k]``), the ``top_k`` entities of ``entities`` ``[M, D]``
+    as ``(index row, cosine)``. Entities named like the span (`EntityIndex.rows_named`) come first, nearest first:
+    those among the ``name_candidates`` nearest, or anywhere in the index with ``"all"`` (exact names as candidates,
+    the vectors choosing among homonyms); ``0`` ranks by the vectors alone."""
+    if not len(texts):
+        return []
+    scores = queries @ entities.T
+    depth = min(top_k if name_candidates == ALL_NAMES else max(top_k, name_candidates), len(index))
+    top_scores, top_rows = scores.topk(depth, dim=-1)
+    found = []
+    for span_scores, text, rows, values in zip(scores, texts, top_rows.tolist(), top_scores.tolist()):
+        ranked = list(zip(rows, values))
+        named = set(index.rows_named(text)) if name_candidates != 0 else set()
+        if name_candidates != ALL_NAMES:
+            named &= set(rows[:name_candidates])
+        first = sorted(((row, float(span_scores[row])) for row in named), key=lambda pair: (-pair[1], pair[0]))
+        found.append((first + [pair for pair in ranked if pair[0] not in named])[:top_k])
+    return found
 
 
 def link_spans(
@@ -249,24 +265,18 @@ def link_spans(
     spans: Sequence[tuple[int, int, int]],
     top_k: int = 1,
     batch_size: int = 8,
-    name_candidates: int | None = None,
+    name_candidates: int | str | None = None,
 ) -> list[list[tuple[int, float]]]:
-    """For each ``(text index, start, end)`` span, the ``top_k`` nearest entities as ``(index row, cosine)``, after
-    `prefer_named` over the ``name_candidates`` nearest (default ``config.linking_name_candidates``; 0 = off)."""
+    """For each ``(text index, start, end)`` span, the ``top_k`` nearest entities as ``(index row, cosine)``, same-name
+    entities first as `rank_entities` puts them (``name_candidates``: default ``config.linking_name_candidates``)."""
     index = check_linkable(model)
     if not spans:
         return []
     named = model.config.linking_name_candidates if name_candidates is None else name_candidates
     queries = span_vectors(model, batch_words, spans, batch_size)
     entities = index.projected(linking_maps(model)[1]).to(queries.device)
-    scores, rows = (queries @ entities.T).topk(min(max(top_k, named), len(index)), dim=-1)
-    found = []
-    for (text, start, end), span_rows, span_scores in zip(spans, rows.tolist(), scores.tolist()):
-        ranked = list(zip(span_rows, span_scores))
-        if named:
-            ranked = prefer_named(ranked, " ".join(batch_words[text][start : end + 1]), index, named)
-        found.append(ranked[:top_k])
-    return found
+    texts = [" ".join(batch_words[text][start : end + 1]) for text, start, end in spans]
+    return rank_entities(queries, entities, texts, index, top_k, named)
 
 
 def add_links(

@@ -17,7 +17,7 @@ from kogner.schema import NER_FEATURES
 from kogner.training.collator import KoGNERDataCollator, TeacherTable
 from kogner.training.linking_heads import fit_linking_heads, training_links
 from modeling_kogner import EntityIndex, KoGNERModel
-from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans, prefer_named
+from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans, rank_entities
 from modeling_kogner.losses_kogner import contrastive_distillation_loss
 from toy_data import DISEASES, DRUGS, toy_examples, toy_kg_ids
 
@@ -134,20 +134,30 @@ def test_linking_returns_the_right_kg_id_for_every_toy_entity(linker) -> None:
     accuracy, found = toy_link_accuracy(linker)
     assert accuracy >= 0.9, accuracy  # a random index would give 1/16
     assert all(-1.0 <= score <= 1.0 for top in found for _, score in top)
-    assert all(top[1][1] >= top[2][1] for top in found)  # the first may be a same-name entity (prefer_named)
+    assert all(top[1][1] >= top[2][1] for top in found)  # the first may be a same-name entity (rank_entities)
     examples = toy_examples()
     by_vectors = link_spans(linker, [example["tokens"] for example in examples],
                             [(0, link["start"], link["end"]) for link in examples[0]["kge"]], 3, name_candidates=0)
     assert all(top[0][1] >= top[1][1] >= top[2][1] for top in by_vectors)
 
 
-def test_an_entity_named_like_the_span_is_preferred_among_the_nearest() -> None:
-    index = EntityIndex(["a", "b", "c"], ["Aspirin", "aspirin tablet", "IL-2"], torch.zeros(3, 2))
-    ranked = [(1, 0.9), (2, 0.8), (0, 0.7)]
-    assert prefer_named(ranked, "ASPIRIN", index, 3) == [(0, 0.7), (1, 0.9), (2, 0.8)]
-    assert prefer_named(ranked, "ASPIRIN", index, 2) == ranked  # not among the 2 nearest
-    assert prefer_named(ranked, "il - 2", index, 3) == [(2, 0.8), (1, 0.9), (0, 0.7)]
-    assert prefer_named(ranked, "ibuprofen", index, 3) == ranked
+def test_entities_named_like_the_span_come_first_within_the_name_candidates() -> None:
+    index = EntityIndex(["a", "b", "c", "d"], ["Aspirin", "aspirin tablet", "IL-2", "aspirin"], torch.zeros(4, 2))
+    query, entities = torch.tensor([[0.7, 0.9, 0.8, 0.1]]), torch.eye(4)  # cosines of rows 0..3
+
+    def rows(text: str, candidates: int | str, top_k: int = 4) -> list[int]:
+        found = rank_entities(query, entities, [text], index, top_k, candidates)[0]
+        assert [score for _, score in found] == pytest.approx(query[0, [row for row, _ in found]].tolist())
+        return [row for row, _ in found]
+
+    assert rows("ASPIRIN", 3) == [0, 1, 2, 3]  # the same-name entity among the 3 nearest
+    assert rows("ASPIRIN", 2) == [1, 2, 0, 3]  # none among the 2 nearest: vector order
+    assert rows("ASPIRIN", "all") == [0, 3, 1, 2]  # every homonym in the index, the nearest first
+    assert rows("ASPIRIN", "all", top_k=1) == [0]
+    assert rows("ASPIRIN", 0) == [1, 2, 0, 3]
+    assert rows("il - 2", 3) == [2, 1, 0, 3]
+    assert rows("ibuprofen", "all") == [1, 2, 0, 3]
+    assert index.rows_named("aspirin") == [0, 3] and index.rows_named("ibuprofen") == []
 
 
 def test_the_distillation_space_itself_links_toy_entities(tiny_encoder_dir: Path) -> None:
@@ -345,6 +355,7 @@ def test_linking_benchmark_scores_unseen_and_seen_entities(linker, tmp_path: Pat
     assert train and test
     features = Features({key: NER_FEATURES[key] for key in ("tokens", "ner", "kge")})
     DatasetDict({"train": Dataset.from_list(train, features=features),
+                 "validation": Dataset.from_list(test, features=features),
                  "test": Dataset.from_list(test, features=features)}).save_to_disk(tmp_path / "kg-data")
     linker.save_pretrained(tmp_path / "model")
     folder = str(REPO_ROOT / "benchmarks")
@@ -356,8 +367,12 @@ def test_linking_benchmark_scores_unseen_and_seen_entities(linker, tmp_path: Pat
                          "--output", str(output)]) == 0
     results = json.loads(output.read_text())
     assert results["kg_test_entity_disjoint"]["spans"] == len(test)  # one link of the unseen drug per sentence
-    assert results["kg_test_details"]["distinct_entities_scored"] == 1
+    assert results["kg_details"]["test"]["distinct_entities_scored"] == 1
     assert results["kg_train_seen_entities"]["spans"] == 2 * len(train)
     assert results["kg_train_seen_entities"]["acc_at_1"] >= 0.9  # the toy linker learned every entity
     assert results["name_baseline"]["acc_at_1"] == 1.0  # exact names
+    assert results["kg_dev_entity_disjoint"]["spans"] == len(test)
+    assert set(results["kg_test_entity_disjoint"]["by_name_candidates"]) == {"0", "5", "20", "all"}
+    assert results["name_candidates_best_on_dev"] in results["kg_dev_entity_disjoint"]["by_name_candidates"]
+    assert results["kg_test_entity_disjoint"]["by_name_candidates"]["all"]["acc_at_1"] == 1.0  # unique toy names
     assert results["kg_train_seen_entities"]["name_baseline_acc_at_1"] == 1.0

@@ -306,8 +306,10 @@ def test_config_rejects_bad_settings():
         KoGNERConfig(threshold=2.0)
     with pytest.raises(ValueError, match="linking_query"):
         KoGNERConfig(linking_query="cls")
-    with pytest.raises(ValueError, match="linking_name_candidates"):
-        KoGNERConfig(linking_name_candidates=-1)
+    for bad in (-1, "some", 2.5):
+        with pytest.raises(ValueError, match="linking_name_candidates"):
+            KoGNERConfig(linking_name_candidates=bad)
+    assert KoGNERConfig(linking_name_candidates="all").linking_name_candidates == "all"
 
 
 def test_separate_label_encoder_starts_from_the_same_weights(tiny_encoder_dir):
