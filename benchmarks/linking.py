@@ -111,7 +111,8 @@ def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans:
           gold: list[str], batch_size: int, name: str) -> dict[str, Any]:
     """Model accuracy@1/@5 as ``link=True`` ranks (``acc_at_*``, the model's ``linking_name_candidates``), by the
     vectors alone (``vector_only_*``) and for each setting of `NAME_CANDIDATES` (``by_name_candidates``), all from one
-    encoding pass; and the name baseline's accuracy@1, on the same spans."""
+    encoding pass; and the name baseline's accuracy@1, on the same spans (``by_baseline_lookup``: both accuracies@1
+    apart for spans the baseline finds by exact name and by fuzzy match)."""
     from kogner.training.linking_heads import span_chunks
     from modeling_kogner.linking_kogner import check_linkable, linking_maps, rank_entities, span_vectors
 
@@ -119,21 +120,29 @@ def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans:
     entities = index.projected(linking_maps(model)[1])
     own = model.config.linking_name_candidates
     hits = {setting: [0, 0] for setting in dict.fromkeys([*NAME_CANDIDATES, own])}
-    base1, kinds, chunk = 0, {}, 256
+    base1, chunk = 0, 256
+    by_lookup: dict[str, dict[str, int]] = {}  # the baseline's lookup kind -> spans, model and baseline hits
     chunks = list(span_chunks(sentences, spans, chunk))
     for number, (chunk_sentences, chunk_spans) in enumerate(tqdm(chunks, desc=name, unit="chunk")):
         queries = span_vectors(model, chunk_sentences, chunk_spans, batch_size).to(entities.device)
         texts = [" ".join(chunk_sentences[text][start : end + 1]) for text, start, end in chunk_spans]
         chunk_gold = gold[number * chunk : (number + 1) * chunk]
+        firsts = {}
         for setting, counts in hits.items():
-            for top, kg_id in zip(rank_entities(queries, entities, texts, index, 5, setting), chunk_gold):
+            ranked = rank_entities(queries, entities, texts, index, 5, setting)
+            firsts[setting] = [index.kg_ids[top[0][0]] for top in ranked]
+            for top, kg_id in zip(ranked, chunk_gold):
                 ids = [index.kg_ids[row] for row, _ in top]
                 counts[0] += ids[0] == kg_id
                 counts[1] += kg_id in ids
-        for text, kg_id in zip(texts, chunk_gold):
+        for text, kg_id, model_first in zip(texts, chunk_gold, firsts[own]):
             row, kind = baseline(text)
-            kinds[kind] = kinds.get(kind, 0) + 1
-            base1 += row >= 0 and index.kg_ids[row] == kg_id
+            found = row >= 0 and index.kg_ids[row] == kg_id
+            base1 += found
+            tally = by_lookup.setdefault(kind, {"spans": 0, "model_acc_at_1": 0, "name_baseline_acc_at_1": 0})
+            tally["spans"] += 1
+            tally["model_acc_at_1"] += model_first == kg_id
+            tally["name_baseline_acc_at_1"] += found
     count = len(spans)
 
     def rate(value: int) -> float | None:
@@ -143,7 +152,10 @@ def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans:
                 for setting, (top1, top5) in hits.items()}
     return {"spans": count, "gold_in_index": sum(kg_id in index.row_of for kg_id in gold), "name_candidates": own,
             **accuracy[str(own)], **{f"vector_only_{key}": value for key, value in accuracy["0"].items()},
-            "by_name_candidates": accuracy, "name_baseline_acc_at_1": rate(base1), "name_baseline_lookups": kinds}
+            "by_name_candidates": accuracy, "name_baseline_acc_at_1": rate(base1),
+            "name_baseline_lookups": {kind: tally["spans"] for kind, tally in by_lookup.items()},
+            "by_baseline_lookup": {kind: {key: value if key == "spans" else round(value / tally["spans"], 4)
+                                          for key, value in tally.items()} for kind, tally in by_lookup.items()}}
 
 
 def kg_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any] | None:
@@ -213,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kg = kg_sets(args, model, baseline) or {}
     corpora = corpus_sets(args, model, baseline)
     summary_keys = ("acc_at_1", "acc_at_5", "vector_only_acc_at_1", "vector_only_acc_at_5", "name_candidates", "spans",
-                    "by_name_candidates", "name_baseline_acc_at_1")
+                    "by_name_candidates", "name_baseline_acc_at_1", "by_baseline_lookup")
     dev = kg.get("dev")
     results = {
         "command": args.command, "commit": git_commit(), "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"),

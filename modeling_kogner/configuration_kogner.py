@@ -60,11 +60,12 @@ class KoGNERConfig(PretrainedConfig):
             span vector ``FFN([x_p; x_q])`` through the distillation head's ``MLP_span`` (the paper's eq. 6 space).
             The span vector is trained to type spans and keeps little of their identity, so it links unseen
             entities far less often than the token mean (BENCHMARKS.md, "Entity linking").
-        linking_name_candidates (`int` or `"all"`, *optional*, defaults to 5):
+        linking_name_candidates (`int` or `"all"`, *optional*, defaults to `"all"`):
             With ``link=True``, entities whose name equals the span's text (case-folded, words as the model splits
             them) come before the others, the nearest first: those among this many entities nearest to the span, or
             with ``"all"`` any in the index (the vectors then choose among same-name entities and link spans named
-            like none). 0 links by the vectors alone.
+            like none; chosen on the generated KG's validation split, BENCHMARKS.md "Entity linking"). 0 links by
+            the vectors alone.
         lang_weight (`float`, *optional*, defaults to 0.8): weight ``a`` of the language (BCE) loss.
         dist_weight (`float`, *optional*, defaults to 0.2): weight ``b`` of the distillation (MSE) loss.
         focal_alpha (`float`, *optional*, defaults to -1): focal-loss alpha; negative disables the alpha term.
@@ -97,7 +98,7 @@ class KoGNERConfig(PretrainedConfig):
         distillation_loss: str = "mse",
         distillation_temperature: float = 0.05,
         linking_query: str = "mean_tokens",
-        linking_name_candidates: int | str = 5,
+        linking_name_candidates: int | str = ALL_NAMES,
         lang_weight: float = 0.8,
         dist_weight: float = 0.2,
         focal_alpha: float = -1.0,
