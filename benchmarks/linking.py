@@ -15,7 +15,8 @@ entities with that name: the lowest row), else the closest name by ``difflib`` s
 ``benchmarks/results/linking.json`` with ``kg_test_entity_disjoint: {acc_at_1, acc_at_5}`` and
 ``name_baseline: {acc_at_1}``. The model is scored as ``link=True`` ranks (``acc_at_*``: entities named like the
 span first, from its ``linking_name_candidates`` nearest or the whole index), by the vectors alone
-(``vector_only_acc_at_*``) and for each setting of ``NAME_CANDIDATES`` (``by_name_candidates``). Note: corpus ids come from a name match, so the name baseline is favoured there.
+(``vector_only_acc_at_*``) and for each setting of ``NAME_CANDIDATES`` (``by_name_candidates``). Note: corpus ids
+come from a name match, so the name baseline is favoured there.
 
     python benchmarks/linking.py --model runs/release/model --kg-data runs/data-disjoint
     python benchmarks/linking.py --model M --corpora ncbi_disease bc5cdr --kg biokg-lite --max-spans 2000

@@ -334,10 +334,18 @@ def test_label_implications_make_extra_positives(tiny_encoder_dir):
     (["--encoder", "./no/such/encoder"], "--encoder"),
     (["--model_name_or_path", "/no/such/model"], "--model_name_or_path"),
     (["--threshold", "1.5"], "--threshold"),
+    (["--linking_name_candidates", "some"], "--linking_name_candidates"),
+    (["--linking_name_candidates", "-2"], "--linking_name_candidates"),
 ])
 def test_bad_training_options_name_the_option(argv, option, tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match=option):
         train.parse_arguments([*argv, "--output_dir", str(tmp_path)])
+
+
+def test_linking_name_candidates_option_is_all_or_a_count(tmp_path):
+    assert train.parse_arguments(["--output_dir", str(tmp_path)])[0].linking_name_candidates == "all"
+    assert train.parse_arguments(["--linking_name_candidates", "3", "--output_dir", str(tmp_path)])[0] \
+        .linking_name_candidates == 3
 
 
 @pytest.mark.parametrize("link_corpora", ["true", "false"])

@@ -8,7 +8,7 @@ from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
-from modeling_kogner.configuration_kogner import DISTILLATION_LOSSES, LINKING_QUERIES
+from modeling_kogner.configuration_kogner import ALL_NAMES, DISTILLATION_LOSSES, LINKING_QUERIES
 
 LOSS_BALANCES = ("none", "running_mean")
 
@@ -49,6 +49,11 @@ class ModelArguments:
                   "through a linking head fitted after training, see --linking_fit_steps) or 'span' (the span vector "
                   "through the distillation head)", "choices": list(LINKING_QUERIES)},
     )
+    linking_name_candidates: str = field(
+        default=ALL_NAMES,
+        metadata={"help": "link=True puts entities named like the span first: those among this many nearest, or "
+                  "'all' (any in the entity index; chosen on the KG validation split); 0 = by the vectors alone"},
+    )
     focal_alpha: float = field(default=-1.0, metadata={"help": "focal loss alpha (negative: off)"})
     focal_gamma: float = field(default=0.0, metadata={"help": "focal loss gamma (0: plain BCE)"})
     threshold: float = field(default=0.5, metadata={"help": "default decision threshold saved with the model"})
@@ -64,6 +69,11 @@ class ModelArguments:
         if self.lang_weight < 0 or self.dist_weight < 0:
             raise ValueError(f"--lang_weight and --dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
         check_positive(self.distillation_temperature, "--distillation_temperature", integer=False)
+        if self.linking_name_candidates != ALL_NAMES:
+            if not str(self.linking_name_candidates).isdigit():
+                raise ValueError(f"--linking_name_candidates must be an int >= 0 or '{ALL_NAMES}', "
+                                 f"got {self.linking_name_candidates!r}")
+            self.linking_name_candidates = int(self.linking_name_candidates)
 
 
 @dataclass

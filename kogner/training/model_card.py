@@ -210,6 +210,9 @@ def build_model_card(
                      "after)"] = (
             f"{config.linking_query}; {fit['links']}, {fit['steps']}; {fit['held_out_seen_acc_at_1_before']} -> "
             f"{fit['held_out_seen_acc_at_1_after']}")
+        scope = config.linking_name_candidates
+        distillation["link=True: same-name entities first, from (linking_name_candidates)"] = (
+            "the whole entity index" if scope == "all" else f"the {scope} nearest" if scope else "none (vectors alone)")
     model_rows = {
         "base encoder": f"`{info.get('base_encoder', 'unknown')}`",
         "label encoder": config.label_encoder,

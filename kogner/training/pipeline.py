@@ -64,7 +64,7 @@ def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
         key: getattr(model_args, key)
         for key in ("label_encoder", "max_width", "hidden_size", "dropout", "distillation_dim", "lang_weight",
                     "dist_weight", "distillation_loss", "distillation_temperature", "freeze_teacher_projection",
-                    "linking_query", "focal_alpha", "focal_gamma", "threshold")
+                    "linking_query", "linking_name_candidates", "focal_alpha", "focal_gamma", "threshold")
     }
     encoder = resolve_encoder(model_args.encoder)
     base = MINILM_HUB_ID if model_args.encoder == MINILM_ALIAS else model_args.encoder  # the card names a Hub id
