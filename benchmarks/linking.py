@@ -105,7 +105,10 @@ def sample(spans: list, gold: list, limit: int, seed: int) -> tuple[list, list]:
 
 
 def parse_candidates(value: str) -> int | str:
-    return value if value == "all" else int(value)
+    """``--name-candidates``: ``all`` or a count >= 0."""
+    if value == "all" or value.isdigit():
+        return value if value == "all" else int(value)
+    raise argparse.ArgumentTypeError(f"expected 'all' or an int >= 0, got {value!r}")
 
 
 def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans: list[tuple[int, int, int]],
