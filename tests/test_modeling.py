@@ -312,6 +312,12 @@ def test_config_rejects_bad_settings():
     assert KoGNERConfig(linking_name_candidates="all").linking_name_candidates == "all"
 
 
+def test_config_round_trips_the_linking_name_candidates(tmp_path):
+    for setting in ("all", 0, 7):
+        KoGNERConfig(linking_name_candidates=setting).save_pretrained(tmp_path / str(setting))
+        assert KoGNERConfig.from_pretrained(tmp_path / str(setting)).linking_name_candidates == setting
+
+
 def test_separate_label_encoder_starts_from_the_same_weights(tiny_encoder_dir):
     model = make_model(tiny_encoder_dir, label_encoder="separate")
     for (name, a), (_, b) in zip(model.encoder.state_dict().items(), model.label_encoder.state_dict().items()):
