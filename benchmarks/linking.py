@@ -36,6 +36,8 @@ from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, write
 
 from tqdm.auto import tqdm  # noqa: E402
 
+from modeling_kogner.configuration_kogner import parse_name_candidates  # noqa: E402
+
 NAME_CANDIDATES = (0, 5, 20, "all")  # linking_name_candidates settings scored side by side
 
 
@@ -54,7 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-spans", type=int, default=3000, help="random sample of spans per set (0 = all)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="seed of the span sample")
-    parser.add_argument("--name-candidates", type=parse_candidates, default=None,
+    parser.add_argument("--name-candidates", type=parse_name_candidates, default=None,
                         help="linking_name_candidates to score the headline acc_at_* with: an int or 'all' (default: "
                              "the model's config; every setting of %s is reported too)" % (NAME_CANDIDATES,))
     parser.add_argument("--output", default=str(RESULTS_DIR / "linking.json"), help="results JSON")
@@ -102,13 +104,6 @@ def sample(spans: list, gold: list, limit: int, seed: int) -> tuple[list, list]:
         return spans, gold
     chosen = sorted(random.Random(seed).sample(range(len(spans)), limit))
     return [spans[i] for i in chosen], [gold[i] for i in chosen]
-
-
-def parse_candidates(value: str) -> int | str:
-    """``--name-candidates``: ``all`` or a count >= 0."""
-    if value == "all" or value.isdigit():
-        return value if value == "all" else int(value)
-    raise argparse.ArgumentTypeError(f"expected 'all' or an int >= 0, got {value!r}")
 
 
 def score(model: Any, baseline: NameBaseline, sentences: list[list[str]], spans: list[tuple[int, int, int]],

@@ -18,6 +18,17 @@ KOGNER_PIPELINES: dict[str, dict[str, Any]] = {
 [`KoGNERPipeline`] (``pipeline_kogner.py``, saved next to the weights) through it."""
 
 
+def parse_name_candidates(value: int | str) -> int | str:
+    """A ``linking_name_candidates`` value from a config or a command line: ``"all"`` or a count >= 0 (``"5"`` -> 5)."""
+    if value == ALL_NAMES:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"linking_name_candidates must be an int >= 0 or '{ALL_NAMES}', got {value!r}")
+
+
 class KoGNERConfig(PretrainedConfig):
     r"""Configuration for [`KoGNERModel`].
 
@@ -115,9 +126,7 @@ class KoGNERConfig(PretrainedConfig):
             raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {distillation_loss!r}")
         if linking_query not in LINKING_QUERIES:
             raise ValueError(f"linking_query must be one of {LINKING_QUERIES}, got {linking_query!r}")
-        if linking_name_candidates != ALL_NAMES and not (isinstance(linking_name_candidates, int)
-                                                     and linking_name_candidates >= 0):
-            raise ValueError(f"linking_name_candidates must be an int >= 0 or 'all', got {linking_name_candidates!r}")
+        linking_name_candidates = parse_name_candidates(linking_name_candidates)
         if distillation_temperature <= 0:
             raise ValueError(f"distillation_temperature must be > 0, got {distillation_temperature}")
         if max_width < 1:

@@ -8,7 +8,8 @@ from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
-from modeling_kogner.configuration_kogner import ALL_NAMES, DISTILLATION_LOSSES, LINKING_QUERIES
+from modeling_kogner.configuration_kogner import (ALL_NAMES, DISTILLATION_LOSSES, LINKING_QUERIES,
+                                                   parse_name_candidates)
 
 LOSS_BALANCES = ("none", "running_mean")
 
@@ -69,11 +70,10 @@ class ModelArguments:
         if self.lang_weight < 0 or self.dist_weight < 0:
             raise ValueError(f"--lang_weight and --dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
         check_positive(self.distillation_temperature, "--distillation_temperature", integer=False)
-        if self.linking_name_candidates != ALL_NAMES:
-            if not str(self.linking_name_candidates).isdigit():
-                raise ValueError(f"--linking_name_candidates must be an int >= 0 or '{ALL_NAMES}', "
-                                 f"got {self.linking_name_candidates!r}")
-            self.linking_name_candidates = int(self.linking_name_candidates)
+        try:
+            self.linking_name_candidates = parse_name_candidates(self.linking_name_candidates)
+        except ValueError as error:
+            raise ValueError(f"--{error}") from None
 
 
 @dataclass
