@@ -26,6 +26,9 @@ class KnowledgeGraph:
         edge_relations: array ``[E]`` of relation names (str).
         edge_tails: int64 array ``[E]`` of tail node rows.
         source: a short human-readable name of where the graph came from.
+        xrefs: other identifiers of each node as its sources spell them (alternative ids and
+            cross-references such as ``"OMIM:219700"``, ``"UMLS:C0010674"``), ``[]`` when absent;
+            not part of :meth:`fingerprint`.
         dropped_edges: edges the loader dropped because their head or tail was not a known node.
     """
 
@@ -38,12 +41,15 @@ class KnowledgeGraph:
     edge_relations: np.ndarray
     edge_tails: np.ndarray
     source: str = ""
+    xrefs: list[list[str]] | None = None
     dropped_edges: int = field(default=0, compare=False)
     _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.node_ids)
-        for name in ("names", "types", "descriptions", "synonyms"):
+        if self.xrefs is None:
+            self.xrefs = [[] for _ in range(n)]
+        for name in ("names", "types", "descriptions", "synonyms", "xrefs"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"KnowledgeGraph.{name} has {len(getattr(self, name))} rows, expected {n}")
         self.edge_heads = np.asarray(self.edge_heads, dtype=np.int64)

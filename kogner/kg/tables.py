@@ -3,7 +3,7 @@
 Layouts (see /work/shared/data/KG_LAYOUTS.md):
 
 * ``table``    — the project's generic format: a node table (``id, name, type`` and optional
-  ``description``, ``synonyms`` separated by ``|``) and an edge table (``head, relation, tail``),
+  ``description``, ``synonyms`` and ``xrefs`` separated by ``|``) and an edge table (``head, relation, tail``),
   each TSV, CSV (optionally ``.gz``) or Parquet.
 * ``hetionet`` — ``hetionet-v1.0-nodes.tsv`` (id, name, kind) + ``hetionet-v1.0-edges.sif(.gz)``.
 * ``primekg``  — PrimeKG's single ``kg.csv`` (one row per edge, node fields repeated).
@@ -113,6 +113,7 @@ class NodeRecords:
     synonyms: list[list[str]]
     path: str = "<nodes>"
     first_line: int = 2  # file line of row 0 (header on line 1)
+    xrefs: list[list[str]] | None = None  # None: no identifiers besides the ids
 
     @classmethod
     def empty(cls, path: str = "<nodes>") -> NodeRecords:
@@ -181,6 +182,7 @@ def assemble_graph(
         types=list(nodes.types),
         descriptions=list(nodes.descriptions),
         synonyms=[list(s) for s in nodes.synonyms],
+        xrefs=None if nodes.xrefs is None else [list(x) for x in nodes.xrefs],
         edge_heads=np.asarray(head_rows, dtype=np.int64),
         edge_relations=np.asarray(kept_relations, dtype=object),
         edge_tails=np.asarray(tail_rows, dtype=np.int64),
@@ -197,14 +199,18 @@ def assemble_graph(
 
 
 def load_table_kg(nodes: str | Path, edges: str | Path, *, strict: bool = False) -> KnowledgeGraph:
-    """Load the generic format: nodes ``id,name,type[,description][,synonyms]``, edges ``head,relation,tail``."""
-    node_table = read_table(nodes, ["id", "name", "type"], ["description", "synonyms"])
+    """Load the generic format: nodes ``id,name,type[,description][,synonyms][,xrefs]``, edges ``head,relation,tail``.
+
+    ``synonyms`` and ``xrefs`` are ``|``-separated.
+    """
+    node_table = read_table(nodes, ["id", "name", "type"], ["description", "synonyms", "xrefs"])
     records = NodeRecords(
         ids=[v.strip() for v in node_table["id"]],
         names=[v.strip() for v in node_table["name"]],
         types=[v.strip() for v in node_table["type"]],
         descriptions=[v.strip() for v in node_table["description"]],
         synonyms=[split_synonyms(v) for v in node_table["synonyms"]],
+        xrefs=[split_synonyms(v) for v in node_table["xrefs"]],
         path=str(nodes),
     )
     edge_table = read_table(edges, ["head", "relation", "tail"])
@@ -219,6 +225,7 @@ def save_table_kg(graph: KnowledgeGraph, nodes: str | Path, edges: str | Path) -
     pd.DataFrame({
         "id": graph.node_ids, "name": graph.names, "type": graph.types, "description": graph.descriptions,
         "synonyms": [SYNONYM_SEPARATOR.join(s) for s in graph.synonyms],
+        "xrefs": [SYNONYM_SEPARATOR.join(x) for x in graph.xrefs],
     }).to_csv(nodes, sep="\t", index=False, quoting=3, escapechar="\\")
     ids = np.asarray(graph.node_ids, dtype=object)
     pd.DataFrame({
