@@ -1,8 +1,13 @@
 """Resolve the datasets named on the command line (corpora, generated KG data, Hub ids) in the one schema.
 
-A source is ``NAME[:SPLIT]`` where NAME is a registered corpus (``ncbi_disease``, ``bc5cdr``, ``craft``, ... see
-`kogner.corpora.registry`), a directory written by ``make_bmg_dataset.py`` (``DatasetDict.save_to_disk``), or a
-Hub dataset id in the schema. A registered corpus whose folder is missing is skipped with one warning line.
+A source is ``NAME[:SPLIT]`` where NAME is a registered corpus (``ncbi_disease``, ``bc5cdr``, ``craft``, ``biored``,
+... see `kogner.corpora.registry`), a directory written by ``make_bmg_dataset.py`` (``DatasetDict.save_to_disk``), a
+GLiNER ``.json``/``.jsonl`` file, a PubTator file (``*.pubtator``, one split per file), or a Hub dataset id in the
+schema. A registered corpus whose folder is missing is skipped with one warning line.
+
+PubTator sources (BioRED, a ``.pubtator`` file) are filtered by document before training or tuning on them:
+documents that share a sentence with the ``overlap_with`` corpora are dropped and counted
+(`kogner.corpora.overlap`); by default, for any split but ``test``, the test splits of the evaluation corpora.
 
 Training mixes carry each example's source (`SOURCE_FEATURES`): ``corpus`` and ``annotated_labels``, the types
 that source annotates. For a corpus these are its registered prompts; for a saved or Hub dataset, every type
@@ -20,8 +25,11 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, interleave_data
 from kogner.schema import NER_FEATURES, SCHEMA_DESCRIPTION, dataset_labels, validate_dataset
 
 from .gliner_format import is_gliner_file, load_gliner
+from .overlap import DEFAULT_REFERENCES, drop_overlapping
+from .pubtator import is_pubtator_file, read_pubtator
 from .registry import (
-    CORPUS_LABELS, SOURCE_FEATURES, available_benchmarks, load_benchmark, resolve_data_dir, with_source,
+    CORPUS_LABELS, PUBTATOR_CORPORA, SOURCE_FEATURES, available_benchmarks, canonical_split, corpus_folder,
+    load_benchmark, pubtator_corpus_dataset, pubtator_documents, resolve_data_dir, with_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,9 +53,33 @@ def _saved_dataset(path: Path, split: str) -> Dataset:
     return loaded
 
 
-def load_source(source: str, default_split: str, data_dir: str | None = None) -> tuple[Dataset, list[str]]:
-    """Load one source as a schema dataset, with the labels to prompt for when evaluating on it."""
+def load_pubtator_source(
+    name: str, split: str, data_dir: str | None = None, overlap_with: Sequence[str] | None = None
+) -> Dataset:
+    """A registered PubTator corpus or a PubTator file as a schema dataset, without the documents that share a
+    sentence with ``overlap_with`` (``NAME`` = every split, ``NAME:SPLIT``; ``None``: `DEFAULT_REFERENCES` unless
+    ``split`` is ``test``, where nothing is dropped; ``[]``: nothing)."""
+    if overlap_with is None:
+        overlap_with = () if canonical_split(split) == "test" else DEFAULT_REFERENCES
+    where = f"{name}:{split}"
+    documents = pubtator_documents(name, split, data_dir) if name in PUBTATOR_CORPORA else list(read_pubtator(name))
+    if overlap_with:
+        documents, _ = drop_overlapping(documents, overlap_with, data_dir, where)
+    return pubtator_corpus_dataset(name if name in PUBTATOR_CORPORA else Path(name).name, documents, where=where)
+
+
+def load_source(
+    source: str, default_split: str, data_dir: str | None = None, overlap_with: Sequence[str] | None = None
+) -> tuple[Dataset, list[str]]:
+    """Load one source as a schema dataset, with the labels to prompt for when evaluating on it.
+
+    ``overlap_with``: for a PubTator source, see `load_pubtator_source`; ignored for the others.
+    """
     name, split = split_source(source, default_split)
+    if name in PUBTATOR_CORPORA or is_pubtator_file(name):
+        dataset = load_pubtator_source(name, split, data_dir, overlap_with)
+        labels = list(CORPUS_LABELS[name]) if name in PUBTATOR_CORPORA else dataset_labels(dataset)
+        return dataset, labels
     if name in CORPUS_LABELS:
         return load_benchmark(name, split, data_dir=data_dir), list(CORPUS_LABELS[name])
     path = Path(name)
@@ -58,7 +90,7 @@ def load_source(source: str, default_split: str, data_dir: str | None = None) ->
 def missing_corpus(source: str, data_dir: str | None = None) -> bool:
     """True (after one warning line naming it) when ``source`` is a registered corpus whose folder is missing."""
     name, _ = split_source(source, "train")
-    folder = resolve_data_dir(data_dir) / name
+    folder = corpus_folder(name, data_dir)
     if name in CORPUS_LABELS and not Path(name).exists() and not folder.is_dir():
         logger.warning("corpus %s: folder %s is missing, skipped", name, folder)
         return True
@@ -78,17 +110,19 @@ def source_annotations(source: str, loaded: Dataset) -> tuple[str, list[str]]:
     return (path.name if path.exists() else name), dataset_labels(loaded)
 
 
-def load_source_with_annotations(source: str, default_split: str, data_dir: str | None = None) -> Dataset:
+def load_source_with_annotations(
+    source: str, default_split: str, data_dir: str | None = None, overlap_with: Sequence[str] | None = None
+) -> Dataset:
     """One source with its ``corpus`` and ``annotated_labels`` columns (`SOURCE_FEATURES`); a dataset that already
-    has them (a saved mix) keeps its own."""
+    has them (a saved mix) keeps its own. ``overlap_with``: as `load_source`."""
     name, split = split_source(source, default_split)
     path = Path(name)
-    if name not in CORPUS_LABELS and path.exists():
+    if name not in CORPUS_LABELS and path.exists() and not is_pubtator_file(path):
         raw = _saved_dataset(path, split)
         if {"corpus", "annotated_labels"} <= set(raw.column_names):
             conform(raw, source)  # checks the schema columns
             return raw.select_columns(list(SOURCE_FEATURES)).cast(SOURCE_FEATURES)
-    dataset = conform(load_source(source, default_split, data_dir)[0], source)
+    dataset = conform(load_source(source, default_split, data_dir, overlap_with)[0], source)
     return with_source(dataset, *source_annotations(source, dataset))
 
 
@@ -127,7 +161,8 @@ def parse_source_weights(items: Sequence[str]) -> dict[str, float]:
 
 
 def load_training_mix(
-    sources: Sequence[str], data_dir: str | None = None, seed: int = 0, weights: Mapping[str, float] | None = None
+    sources: Sequence[str], data_dir: str | None = None, seed: int = 0, weights: Mapping[str, float] | None = None,
+    overlap_with: Sequence[str] | None = None,
 ) -> Dataset:
     """The train splits of several sources, with their ``corpus`` and ``annotated_labels`` columns, shuffled with
     ``seed``. Registered corpora whose folder is missing are skipped (one line each).
@@ -136,6 +171,10 @@ def load_training_mix(
     ``weights`` ({source: w}, default 1) a source is sampled with probability proportional to ``w x its size``
     (`datasets.interleave_datasets`, until every source has been seen whole): ``runs/data-disjoint=3`` makes the
     generated KG data, the only source of some entity types, three times as frequent as its size alone would.
+
+    ``overlap_with``: the corpora no PubTator training document may share a sentence with (`load_pubtator_source`):
+    the zero-shot protocol passes every split of its evaluated corpora (``["ncbi_disease", "bc5cdr", ...]``); the
+    default (``None``) is the test splits of the evaluation corpora (supervised protocol, release model).
     """
     if not sources:
         raise ValueError("no training data: pass --train_data with at least one source")
@@ -144,7 +183,7 @@ def load_training_mix(
         raise ValueError(f"--train_weights names source(s) not in --train_data: {', '.join(unknown)} "
                          f"(train_data: {', '.join(sources)})")
     present = [source for source in sources if not missing_corpus(source, data_dir)]
-    parts = [load_source_with_annotations(source, "train", data_dir) for source in present]
+    parts = [load_source_with_annotations(source, "train", data_dir, overlap_with) for source in present]
     if not parts:
         raise ValueError(f"no training data: every source of --train_data ({', '.join(sources)}) is missing; "
                          f"corpora are read from {resolve_data_dir(data_dir)} (--data_dir or KOGNER_DATA_DIR)")

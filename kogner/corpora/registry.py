@@ -26,7 +26,16 @@ bionlp13pc              Gene_or_gene_product -> gene or gene product, Simple_che
                         Complex -> protein complex, Cellular_component -> cellular component
 craft                   GGP -> gene or gene product, Taxon -> organism, CHEBI -> chemical, CL -> cell type,
                         GO -> cellular component, SO -> sequence feature
+biored (PubTator)       GeneOrGeneProduct -> gene, DiseaseOrPhenotypicFeature -> disease, ChemicalEntity ->
+                        chemical, OrganismTaxon -> organism, SequenceVariant -> sequence variant,
+                        CellLine -> cell line
 ======================  ======================================================================================
+
+BioRED is a PubTator corpus (`PUBTATOR_CORPORA`, read by `kogner.corpora.pubtator`): files
+``biored/{train,devel,test}.pubtator`` in ``data_dir`` or beside it (``../shared/data/biored``). Its mention
+identifiers become ``kge`` links with the namespaces of `PUBTATOR_CORPORA` (``NCBIGene:3175``). It re-annotates
+abstracts of BC5CDR and NCBI-disease: `kogner.corpora.mix` drops its documents that share a sentence with the
+evaluated corpora before training on it (`kogner.corpora.overlap`).
 
 CRAFT's ``GO`` tag: in this conversion it marks Gene Ontology *cellular components* only (the most frequent
 tagged words are antibody, membrane, chromosome, nuclear, mitochondrial, chromatin; process words such as
@@ -55,6 +64,7 @@ from datasets import Dataset, Features, List, Value, load_dataset
 
 from kogner.schema import NER_FEATURES, validate_dataset
 from .iob import EmptySplitError, read_iob_file
+from .pubtator import PubTatorDocument, pubtator_dataset, read_pubtator
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +88,8 @@ CORPUS_TAGS: dict[str, dict[str, str]] = {
     "craft": {"GGP": "gene or gene product", "Taxon": "organism", "CHEBI": "chemical", "CL": "cell type",
               "GO": "cellular component", "SO": "sequence feature"},
     "ex_ptm": dict(_PROTEIN),
+    "biored": {"GeneOrGeneProduct": "gene", "DiseaseOrPhenotypicFeature": "disease", "ChemicalEntity": "chemical",
+               "OrganismTaxon": "organism", "SequenceVariant": "sequence variant", "CellLine": "cell line"},
 }
 """Corpus folder -> {IOB tag suffix -> label prompt}. The single place where a corpus' tags get their prompts."""
 
@@ -97,6 +109,23 @@ BENCHMARK_LABELS: dict[str, list[str]] = {corpus: CORPUS_LABELS[corpus] for corp
 
 TAG_TO_LABEL: dict[str, str] = {tag: label for corpus in EVALUATION_CORPORA for tag, label in CORPUS_TAGS[corpus].items()}
 """Tag -> prompt for folders that are not registered (a corpus path): unlisted tags get ``_`` -> space."""
+
+PUBTATOR_CORPORA: dict[str, dict[str, str]] = {
+    "biored": {"GeneOrGeneProduct": "NCBIGene", "DiseaseOrPhenotypicFeature": "MESH", "ChemicalEntity": "MESH",
+               "OrganismTaxon": "NCBITaxon"},
+}
+"""Registered PubTator corpora -> {type -> namespace of its ids in ``kge``} (types absent keep their ids as
+written: BioRED's cell lines are ``CVCL_...`` as in the KG, its variants rs ids or HGVS-like strings)."""
+PUBTATOR_SPLIT_FILES: dict[str, str] = {"train": "train.pubtator", "validation": "devel.pubtator",
+                                        "test": "test.pubtator"}
+
+PUBTATOR_TYPE_LABELS: dict[str, str] = {
+    **CORPUS_TAGS["biored"], "Gene": "gene", "Disease": "disease", "Chemical": "chemical", "Species": "organism",
+    "CellLine": "cell line", "Mutation": "sequence variant", "DNAMutation": "sequence variant",
+    "ProteinMutation": "sequence variant", "SNP": "sequence variant",
+}
+"""Type -> prompt of an unregistered PubTator file (BioRED's and PubTator Central's types); others as `tag_label`."""
+PUBTATOR_TYPE_NAMESPACES: dict[str, str] = {**PUBTATOR_CORPORA["biored"], "Gene": "NCBIGene", "Species": "NCBITaxon"}
 
 SOURCE_FEATURES = Features({**NER_FEATURES, "corpus": Value("string"), "annotated_labels": List(Value("string"))})
 """The schema plus each example's source: ``corpus`` and the ``annotated_labels`` of that source."""
@@ -147,6 +176,42 @@ def canonical_split(split: str) -> str:
     return split
 
 
+def corpus_folder(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of a registered corpus: ``<data_dir>/<name>``; a PubTator corpus (`PUBTATOR_CORPORA`) not there
+    is looked for beside ``data_dir`` (``../shared/data/biored`` next to ``../shared/data/benchmarks``)."""
+    root = resolve_data_dir(data_dir)
+    if name in PUBTATOR_CORPORA and not (root / name).is_dir():
+        return root.parent / name
+    return root / name
+
+
+def split_file(name: str, split: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The file of one split of a registered corpus (``devel.tsv``, or ``devel.pubtator`` for a PubTator corpus)."""
+    files = PUBTATOR_SPLIT_FILES if name in PUBTATOR_CORPORA else SPLIT_FILES
+    return corpus_folder(name, data_dir) / files[canonical_split(split)]
+
+
+def pubtator_documents(name: str, split: str, data_dir: str | os.PathLike[str] | None = None
+                       ) -> list[PubTatorDocument]:
+    """The documents of one split of a registered PubTator corpus; `FileNotFoundError` says where it goes."""
+    path = split_file(name, split, data_dir)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"corpus {name!r} split {canonical_split(split)!r} not found: expected the PubTator file {path} "
+            f"(files {', '.join(PUBTATOR_SPLIT_FILES.values())} in <data_dir>/{name} or beside <data_dir>)")
+    return list(read_pubtator(path))
+
+
+def pubtator_corpus_dataset(name: str, documents: Sequence[PubTatorDocument],
+                            label_map: Mapping[str, str] | None = None, where: str = "") -> Dataset:
+    """PubTator documents as a schema `Dataset`, with the prompts and id namespaces of registered corpus ``name``
+    (an unregistered name: `PUBTATOR_TYPE_LABELS`, unknown types as `tag_label`)."""
+    if name in PUBTATOR_CORPORA:
+        return pubtator_dataset(documents, corpus_tag_label(name, label_map), PUBTATOR_CORPORA[name], where or name)
+    mapping = {**PUBTATOR_TYPE_LABELS, **(label_map or {})}
+    return pubtator_dataset(documents, lambda tag: tag_label(tag, mapping), PUBTATOR_TYPE_NAMESPACES, where or name)
+
+
 def _is_hub_id(name: str) -> bool:
     return "/" in name and not Path(name).exists()
 
@@ -176,6 +241,8 @@ def load_benchmark(
         dataset = load_dataset(name, split=split)
         validate_dataset(dataset)
         return dataset.select_columns(list(NER_FEATURES)).cast(NER_FEATURES)
+    if name in PUBTATOR_CORPORA:
+        return pubtator_corpus_dataset(name, pubtator_documents(name, split, data_dir), label_map, f"{name}:{split}")
     corpus_dir = Path(name) if Path(name).is_dir() else resolve_data_dir(data_dir) / name
     path = corpus_dir / SPLIT_FILES[split]
     if not path.is_file():
@@ -226,8 +293,8 @@ def load_corpora(
     root = resolve_data_dir(data_dir)
     loaded: dict[str, Dataset] = {}
     for name in names:
-        if not (root / name).is_dir():
-            logger.warning("corpus %s: folder %s is missing, skipped", name, root / name)
+        if not corpus_folder(name, root).is_dir():
+            logger.warning("corpus %s: folder %s is missing, skipped", name, corpus_folder(name, root))
             continue
         loaded[name] = load_corpus(name, split, root)
     return loaded
@@ -240,7 +307,7 @@ def available_corpora(
     root = resolve_data_dir(data_dir)
     found: dict[str, list[str]] = {}
     for corpus in CORPUS_TAGS if corpora is None else corpora:
-        splits = [split for split, file_name in SPLIT_FILES.items() if (root / corpus / file_name).is_file()]
+        splits = [split for split in SPLIT_FILES if split_file(corpus, split, root).is_file()]
         if splits:
             found[corpus] = splits
     return found
