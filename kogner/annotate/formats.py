@@ -5,8 +5,8 @@ A record is ``{"id", "text", "entities": [{"start", "end", "text", "label", "sco
 rounded to 6 decimals. Every writer streams records, so the output never has to fit in memory.
 
 * JSONL: one record per line.
-* PubTator: ``id|t|title``, ``id|a|abstract``, then ``id<TAB>start<TAB>end<TAB>mention<TAB>label[<TAB>kg_id]``
-  per entity and a blank line. Offsets are into ``title + " " + abstract``; a document without a title is written
+* PubTator: ``id|t|title``, ``id|a|abstract``, then ``id<TAB>start<TAB>end<TAB>mention<TAB>label<TAB>kg_id``
+  per entity (``-`` when not linked) and a blank line. Offsets are into ``title + " " + abstract``; a document without a title is written
   whole as its title line (abstract empty) so that offsets are unchanged. Line breaks and tabs inside the text
   become spaces (same length, offsets kept); ``|`` and whitespace in ids become ``_``.
 * BioC XML (the ``bioc`` package): one document per record, one passage per title / abstract (or one ``text``
@@ -74,9 +74,8 @@ def write_pubtator(records: Iterable[dict[str, Any]], handle: IO[str]) -> None:
         title, abstract = title_and_abstract(record)
         handle.write(f"{pmid}|t|{_one_line(title)}\n{pmid}|a|{_one_line(abstract)}\n")
         for entity in record["entities"]:
-            columns = [pmid, str(entity["start"]), str(entity["end"]), _one_line(entity["text"]), entity["label"]]
-            if entity.get("kg_id"):
-                columns.append(entity["kg_id"])
+            columns = [pmid, str(entity["start"]), str(entity["end"]), _one_line(entity["text"]),
+                       _one_line(entity["label"]), entity.get("kg_id") or "-"]
             handle.write("\t".join(columns) + "\n")
         handle.write("\n")
 

@@ -85,7 +85,7 @@ def read_text_file(path: Path, doc_id: str, max_chars: int) -> Document:
     text, problem = _decode(data)
     if problem is not None:
         return _skipped(doc_id, str(path), "encoding", problem)
-    return Document(id=doc_id, text=text, source=str(path))
+    return _too_long(Document(id=doc_id, text=text, source=str(path)), max_chars)
 
 
 def read_jsonl_documents(path: Path) -> Iterator[Document]:
@@ -117,25 +117,33 @@ def read_jsonl_documents(path: Path) -> Iterator[Document]:
 
 
 def read_pubtator_documents(path: Path) -> Iterator[Document]:
-    """Title + abstract of each document of a PubTator file (its annotations are ignored)."""
-    from kogner.corpora.pubtator import read_pubtator
+    """Title + abstract of each document of a PubTator file (its annotations are ignored); the blocks that the
+    reader (`kogner.corpora.pubtator.read_pubtator`) cannot parse follow as skipped documents."""
+    from kogner.corpora.pubtator import SkippedDocument, read_pubtator
 
     if not os.access(path, os.R_OK):
         raise AnnotateInputError(f"input {path}: cannot be read (permission denied)")
-    for document in read_pubtator(path):
-        yield Document(id=document.pmid, text=document.text, source=str(path), title=document.title)
+    unreadable: list[SkippedDocument] = []
+    try:
+        for document in read_pubtator(path, unreadable):
+            yield Document(id=document.pmid, text=document.text, source=str(path), title=document.title)
+    except UnicodeDecodeError as error:
+        raise AnnotateInputError(f"input {path}: not valid UTF-8 ({error.reason} at byte offset {error.start} of a "
+                                 "line); PubTator files are read as UTF-8") from error
+    for block in unreadable:
+        yield _skipped(block.pmid or f"{path.stem}:{block.line}", f"{path}:{block.line}", "format", block.reason)
 
 
-def is_pubtator_file(path: Path) -> bool:
-    """``.pubtator``, or a file whose first non-blank line is ``<id>|t|...``."""
-    if path.suffix == ".pubtator":
+def looks_like_pubtator(path: Path) -> bool:
+    """A ``.pubtator`` (or ``.pubtator.txt``) name, or a first non-blank line ``<id>|t|...``."""
+    if path.name.lower().endswith((".pubtator", ".pubtator.txt")):
         return True
     try:
         with path.open("rb") as handle:
             for raw in handle:
                 if raw.strip():
                     head = raw.split(b"|", 2)
-                    return len(head) == 3 and head[1] == b"t" and bool(head[0].strip())
+                    return len(head) == 3 and head[1] == b"t" and bool(head[0].strip()) and b"\t" not in head[0]
     except OSError as error:
         raise _open_error(path, error) from error
     return False
@@ -144,7 +152,7 @@ def is_pubtator_file(path: Path) -> bool:
 def _file_kind(path: Path) -> str:
     if path.suffix in (".jsonl", ".json"):
         return "jsonl"
-    return "pubtator" if is_pubtator_file(path) else "txt"
+    return "pubtator" if looks_like_pubtator(path) else "txt"
 
 
 def _documents_of_files(files: list[Path], base: Path, max_chars: int, kind: str | None) -> Iterator[Document]:
