@@ -96,15 +96,19 @@ def drop_overlapping(
     references: Sequence[str],
     data_dir: str | os.PathLike[str] | None = None,
     where: str = "PubTator documents",
+    keys: set[str] | None = None,
 ) -> tuple[list[PubTatorDocument], OverlapReport]:
     """The documents that share no sentence with ``references`` (see `reference_keys`), and a report.
 
-    The count of dropped documents is logged (one line naming ``where``).
+    ``keys``: the references' keys when already computed (`reference_keys`). The count of dropped documents is
+    logged (one line naming ``where``).
     """
     documents = list(documents)
-    keys = reference_keys(references, data_dir) if references else set()
-    kept = [document for document in documents if not overlapping(document, keys)]
-    dropped = tuple(document.pmid for document in documents if overlapping(document, keys))
+    if keys is None:
+        keys = reference_keys(references, data_dir) if references else set()
+    shared = [overlapping(document, keys) for document in documents]
+    kept = [document for document, drop in zip(documents, shared) if not drop]
+    dropped = tuple(document.pmid for document, drop in zip(documents, shared) if drop)
     report = OverlapReport(len(documents), dropped, tuple(references))
     logger.warning("%s: %s", where, report)
     return kept, report

@@ -1,0 +1,83 @@
+"""No leakage through shared documents: PubTator documents sharing a sentence with given corpora are dropped."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from kogner.corpora.mix import load_training_mix
+from kogner.corpora.overlap import MIN_KEY_CHARS, document_keys, drop_overlapping, reference_keys, sentence_key
+from kogner.corpora.pubtator import PubTatorDocument
+from kogner.corpora.registry import pubtator_documents
+from kogner.words import word_list
+
+from conftest import REPO_ROOT
+
+SHARED = "Mutations in the hepatocyte nuclear factor 6 gene were not associated with type II diabetes."
+SHORT = "Results were negative."
+LONG = "Another sentence, from another corpus, that is long enough to count as a key of its own."
+BIORED = REPO_ROOT.parent / "shared" / "data" / "biored"
+
+
+def document(pmid: str, *sentences: str) -> PubTatorDocument:
+    return PubTatorDocument(pmid, sentences[0], " ".join(sentences[1:]), ())
+
+
+def write_iob(path: Path, *sentences: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks = ["\n".join(f"{word}\tO" for word in word_list(sentence)) for sentence in sentences]
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def pubtator_block(pmid: str, title: str, abstract: str) -> str:
+    return f"{pmid}|t|{title}\n{pmid}|a|{abstract}\n"
+
+
+def test_sentence_key_keeps_lower_case_letters_and_digits() -> None:
+    assert sentence_key("The HNF-6 gene (n = 54).") == "thehnf6genen54"
+    assert len(sentence_key(SHARED)) > MIN_KEY_CHARS >= len(sentence_key(SHORT))
+    assert document_keys(f"A title. {SHARED} {SHORT}") == {sentence_key(SHARED)}  # short sentences never count
+
+
+def test_documents_sharing_a_sentence_are_dropped_and_counted(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    write_iob(tmp_path / "bc5cdr" / "test.tsv", SHARED.upper(), SHORT)  # tokenised, other case: same key
+    write_iob(tmp_path / "ncbi_disease" / "train.tsv", LONG)
+    documents = [document("1", "Title one.", SHARED), document("2", "Title two.", SHORT, "Nothing shared here."),
+                 document("3", LONG)]
+    with caplog.at_level(logging.WARNING):
+        kept, report = drop_overlapping(documents, ["bc5cdr:test"], tmp_path, where="fixture")
+    assert [item.pmid for item in kept] == ["2", "3"] and report.dropped == ("1",)
+    assert "fixture: dropped 1 of 3 documents sharing a sentence with bc5cdr:test" in caplog.text
+    kept, report = drop_overlapping(documents, ["bc5cdr", "ncbi_disease"], tmp_path)  # every split
+    assert [item.pmid for item in kept] == ["2"] and report.dropped == ("1", "3")
+    keys = reference_keys(["bc5cdr", "ncbi_disease"], tmp_path)
+    assert all(keys.isdisjoint(document_keys(item.text)) for item in kept)  # none is left
+
+
+def test_training_mix_drops_biored_documents_shared_with_the_references(tmp_path: Path) -> None:
+    write_iob(tmp_path / "bc5cdr" / "test.tsv", SHARED)
+    folder = tmp_path / "biored"
+    folder.mkdir()
+    (folder / "train.pubtator").write_text(
+        pubtator_block("1", "Shared.", SHARED) + "\n" + pubtator_block("2", "Kept title.", "Kept abstract."),
+        encoding="utf-8")
+    by_default = load_training_mix(["biored"], data_dir=str(tmp_path))  # test splits of evaluation corpora
+    assert sorted(by_default["tokens"]) == [["Kept", "abstract", "."], ["Kept", "title", "."]]
+    assert len(load_training_mix(["biored"], data_dir=str(tmp_path), overlap_with=[])) == 4  # asked: no filter
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BIORED.is_dir(), reason=f"no BioRED at {BIORED}")
+def test_real_biored_overlap_matches_the_measured_counts() -> None:
+    """The README of ../shared/data/biored: 144 / 36 / 35 documents overlap any split of the four corpora."""
+    evaluated = ["ncbi_disease", "bc5cdr", "bc2gm", "jnlpba"]
+    counts = {}
+    keys = reference_keys(evaluated)
+    for split in ("train", "validation", "test"):
+        kept, report = drop_overlapping(pubtator_documents("biored", split), evaluated, keys=keys)
+        assert all(keys.isdisjoint(document_keys(item.text)) for item in kept)
+        counts[split] = len(report.dropped)
+    assert counts == {"train": 144, "validation": 36, "test": 35}
