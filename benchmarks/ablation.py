@@ -1,6 +1,6 @@
 """The distillation ablation on the unleaked protocols: distillation weight and teacher views, 3 seeds per arm.
 
-Arms (each one run of ``benchmarks/protocols.py``'s protocol, same config, data, steps, batch and seeds):
+Arms (each one run of ``benchmarks.protocols``' protocol, same config, data, steps, batch and seeds):
   dist_<w>       ``--dist_weight w`` for each ``--dist-weights`` value (default 0, the paper's 0.2, and 1.0), full
                  H = [Z, Z', Z''];
   no_transr      the paper's weight with H = [Z, Z'] (without Z'');
@@ -8,15 +8,17 @@ Arms (each one run of ``benchmarks/protocols.py``'s protocol, same config, data,
 The view teachers are written from the built teacher's parts (`kogner.teacher.views`), no retraining of the
 teacher. Per arm: per-corpus F1 mean ± std over seeds; per arm against ``dist_0``: the paired (same seed)
 difference per corpus and on the mean over corpora, with a paired t-test (scipy) and the count of seeds where the arm
-wins; and the loss-share logs (``lang_loss``, ``dist_loss``, ``dist_share`` from each run's Trainer log) that
+wins; a paired bootstrap over test sentences of the F1 difference per corpus (``ci95``, seeds pooled per
+sentence, `kogner.evaluation.bootstrap`) where the runs saved their per-sentence spans (``sentences_file``); and the
+loss-share logs (``lang_loss``, ``dist_loss``, ``dist_share`` from each run's Trainer log) that
 explain it. Every run is resumable (the protocol keeps records under ``--runs-dir``). Results:
 ``benchmarks/results/ablation.json`` (one entry per arm: ``dist_weight``, ``views``, ``seeds``, per-corpus ``f1``
 mean and std).
 
-    python benchmarks/ablation.py                                   # zero-shot protocol, 5 arms x 3 seeds (hours)
-    python benchmarks/ablation.py --protocol supervised --arms dist_0 dist_0.2
-    python benchmarks/ablation.py --quick                           # smoke run: 1 seed, <= 50 steps
-    python benchmarks/ablation.py -- --lr 5e-5                      # anything after -- goes to every train.py run
+    python -m benchmarks.ablation                                   # zero-shot protocol, 5 arms x 3 seeds (hours)
+    python -m benchmarks.ablation --protocol supervised --arms dist_0 dist_0.2
+    python -m benchmarks.ablation --quick                           # smoke run: 1 seed, <= 50 steps
+    python -m benchmarks.ablation -- --lr 5e-5                      # anything after -- goes to every train.py run
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, mean_std, write_json  # noqa: E402
-from protocols import PROTOCOLS  # noqa: E402
-from protocols import main as run_protocol  # noqa: E402
+import numpy as np
+
+from benchmarks.common import RESULTS_DIR, command_line, mean_std, provenance, split_at_double_dash, write_json
+from benchmarks.protocols import PROTOCOLS
+from benchmarks.protocols import main as run_protocol
+from benchmarks.sentence_spans import read_sentence_spans
+from kogner.evaluation.bootstrap import paired_bootstrap, sentence_counts
 
 PAPER_WEIGHT = 0.2
+BOOTSTRAP_SEED = 0  # rng seed of the sentence resamples: the intervals are reproducible
 VIEW_ARMS = {"no_transr": ["Z", "Z_prime"], "no_graph": ["Z", "Z_double_prime"]}
 
 
@@ -51,14 +58,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=None,
                         help="results JSON (default: benchmarks/results/ablation[_quick].json)")
     parser.add_argument("--results", nargs="+", default=[], metavar="ARM=JSON",
-                        help="arms already run by the protocol (zero_shot.py/supervised.py with that arm's settings): "
-                             "their results JSON is read instead of running them; the JSON's own command is kept")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    split = argv.index("--") if "--" in argv else len(argv)
-    args, protocol_args = parser.parse_known_args(argv[:split])
+                        help="arms already run by the protocol (benchmarks.zero_shot/supervised with that arm's "
+                             "settings): their results JSON is read instead of running them; the JSON's own command "
+                             "is kept")
+    parser.add_argument("--resamples", type=int, default=10_000,
+                        help="bootstrap resamples of the test sentences (default %(default)s; 0 = no bootstrap)")
+    own, passed_on = split_at_double_dash(argv)
+    args, protocol_args = parser.parse_known_args(own)
     args.protocol_args = protocol_args  # e.g. --config, --max-steps, --kg-data, --encoder, --data-dir
-    args.train_args = argv[split + 1 :]
-    args.command = "python benchmarks/ablation.py " + " ".join(argv)
+    args.train_args = passed_on
+    args.command = command_line("ablation", argv)
     args.output = args.output or str(RESULTS_DIR / f"ablation{'_quick' if args.quick else ''}.json")
     given = {}
     for item in args.results:
@@ -128,8 +137,49 @@ def loss_shares(result: dict[str, Any]) -> dict[str, Any]:
     return shares
 
 
-def paired(arm: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """Same-seed F1 differences (arm - base) per corpus and on the mean over corpora, with a paired t-test."""
+def sentence_counts_per_corpus(result: dict[str, Any], seeds: Sequence[str]) -> dict[str, tuple[list, np.ndarray]]:
+    """Corpus -> (its gold spans, ``(seeds, sentences, 3)`` tp/fp/fn counts) from the runs' ``sentences_file``.
+
+    Raises:
+        FileNotFoundError: a run of ``seeds`` without a sentences file (runs evaluated before they were saved).
+    """
+    gold_of: dict[str, list] = {}
+    counts: dict[str, list[np.ndarray]] = {}
+    for seed in seeds:
+        path = result.get("runs", {}).get(seed, {}).get("sentences_file")
+        if not path or not Path(path).is_file():
+            raise FileNotFoundError(f"seed {seed} of {result.get('command')}: no per-sentence spans ({path}); "
+                                    "evaluate the run again to save them")
+        for name, (gold, predicted) in read_sentence_spans(path).items():
+            corpus = name.rsplit(":", 1)[0]
+            if corpus in result["corpora"]:
+                gold_of.setdefault(corpus, gold)
+                counts.setdefault(corpus, []).append(sentence_counts(gold, predicted))
+    return {corpus: (gold_of[corpus], np.stack(values)) for corpus, values in counts.items()}
+
+
+def bootstrap(arm: dict[str, Any], base: dict[str, Any], seeds: Sequence[str], resamples: int) -> dict[str, Any]:
+    """Per corpus: the paired bootstrap of F1(arm) - F1(base) over test sentences, in percentage points (``ci95``),
+    the seeds of each arm pooled per sentence (`kogner.evaluation.bootstrap`); ``skipped`` says why there is none."""
+    if resamples < 1:
+        return {"skipped": "--resamples 0"}
+    try:
+        mine, theirs = sentence_counts_per_corpus(arm, seeds), sentence_counts_per_corpus(base, seeds)
+    except FileNotFoundError as error:
+        return {"skipped": str(error)}
+    found: dict[str, Any] = {}
+    for corpus in sorted(set(mine) & set(theirs)):
+        (gold, counts), (base_gold, base_counts) = mine[corpus], theirs[corpus]
+        if gold != base_gold:
+            found[corpus] = {"skipped": "the arms were scored on different test sentences"}
+            continue
+        found[corpus] = paired_bootstrap(base_counts, counts, resamples, seed=BOOTSTRAP_SEED).to_dict(scale=100)
+    return found
+
+
+def paired(arm: dict[str, Any], base: dict[str, Any], resamples: int = 0) -> dict[str, Any]:
+    """Same-seed F1 differences (arm - base) per corpus and on the mean over corpora, with a paired t-test, and
+    the sentence bootstrap of each corpus' difference (``resamples`` > 0)."""
     def per_seed(result: dict[str, Any]) -> dict[str, dict[str, float]]:
         return {corpus: dict(zip(map(str, result["seeds"]), values["f1_per_seed"]))
                 for corpus, values in result["corpora"].items()}
@@ -143,7 +193,7 @@ def paired(arm: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     if corpora:
         table["mean_over_corpora"] = compare([statistics.fmean(mine[c][s] for c in corpora) for s in seeds],
                                              [statistics.fmean(theirs[c][s] for c in corpora) for s in seeds])
-    return {"seeds": seeds, "corpora": table}
+    return {"seeds": seeds, "corpora": table, "bootstrap": bootstrap(arm, base, seeds, resamples)}
 
 
 def compare(a: list[float], b: list[float]) -> dict[str, Any]:
@@ -171,9 +221,23 @@ def markdown(arms: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]]
         lines.append(f"| {name} | {arms[name]['dist_weight']:g} | {arms[name]['views']} | " + " | ".join(cells)
                      + f" | {'%+.1f' % delta['difference_mean'] if delta else '–'} | "
                      + (f"{statistics.fmean(shares):.2f}" if shares else "–") + " |")
-    return "\n".join(lines + ["", "F1 (%) strict span+type, mean ± std over seeds; Δ: paired same-seed difference of "
-                              "the mean over corpora; dist share: the Trainer's dist_share (the weighted, "
-                              "balanced distillation term over the loss optimised), 2nd half of training."])
+    lines += ["", "F1 (%) strict span+type, mean ± std over seeds; Δ: paired same-seed difference of the mean over "
+              "corpora; dist share: the Trainer's dist_share (the weighted, balanced distillation term over the loss "
+              "optimised), 2nd half of training."]
+    return "\n".join(lines + bootstrap_lines(comparisons))
+
+
+def bootstrap_lines(comparisons: dict[str, Any]) -> list[str]:
+    """One line per arm: each corpus' F1 difference against the base with its bootstrap 95 % interval."""
+    lines = []
+    for name, comparison in comparisons.items():
+        found = comparison.get("bootstrap", {})
+        cells = [f"{corpus} {values['difference']:+.2f} [{values['ci95'][0]:+.2f}, {values['ci95'][1]:+.2f}]"
+                 for corpus, values in found.items() if isinstance(values, dict) and "ci95" in values]
+        if cells:
+            lines.append(f"- {name}: " + "; ".join(cells))
+    return ["", "Sentence bootstrap, F1 difference vs the base arm (pp) [95 % interval], seeds pooled:", *lines] \
+        if lines else []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,16 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     arms = arm_table(args)
-    machine = machine_info("cuda" if torch.cuda.is_available() else "cpu")
-    busy, started = heavy_processes(), time.time()
+    run_info = provenance(args.command, "cuda" if torch.cuda.is_available() else "cpu", args.seeds)
+    started = time.time()
     results = {name: run_arm(args, name, arm) for name, arm in arms.items()}
     base = next((name for name, arm in arms.items() if arm["dist_weight"] == 0), None)
-    comparisons = {name: paired(result, results[base]) for name, result in results.items() if base and name != base}
+    comparisons = {name: paired(result, results[base], args.resamples)
+                   for name, result in results.items() if base and name != base}
     table = markdown(arms, results, comparisons)
     print("\n" + table, flush=True)
-    write_json(Path(args.output), {
-        "command": args.command, "commit": git_commit(), "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"),
-        "busy_with_at_start": busy, "protocol": args.protocol, "seeds": args.seeds, "teacher": args.teacher,
+    write_json(args.output, {
+        **run_info, "protocol": args.protocol, "teacher": args.teacher,
         "wall_seconds": round(time.time() - started, 1),
         "arms": {name: {"dist_weight": arm["dist_weight"], "views": arm["views"].split(),
                         "seeds": results[name]["seeds"],

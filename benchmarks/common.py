@@ -1,42 +1,65 @@
-"""Helpers shared by the benchmark scripts: imports from the repository, machine facts, peak memory, JSON output.
+"""The one helper every benchmark uses: provenance, atomic result writing, run keys, mean ± std.
 
-Only the standard library, torch and (optionally) psutil: ``speed.py`` must run on a GPU box that has nothing but
-torch + transformers + accelerate.
+* :func:`provenance` is what a results JSON records about its run: ``command`` (as typed, see
+  :func:`command_line`), ``commit``, ``machine``, ``date``, ``busy_with`` (other heavy jobs at the start) and, when
+  given, ``seeds``. Take it when the run starts: the machine's load is the one the run found.
+* :func:`write_json` writes a result or a run record atomically (:func:`kogner.atomic.atomic_write_json`): a reader
+  or a resumed run sees the previous complete file or the new one, never a torn one. :func:`read_json` reads one
+  back for resuming (``{}`` when absent or when ``fresh``); :func:`resumable_report` resumes a report written part
+  by part.
+* :func:`run_key` names a run folder or record after the settings it depends on: same settings, same key.
+
+Only the standard library, torch (imported where needed), ``kogner.atomic`` and, optionally, psutil: ``speed`` must
+run on a GPU box that has nothing but torch + transformers + accelerate.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import statistics
 import subprocess
-import threading
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from kogner.atomic import atomic_write_json
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+HEAVY_SCRIPTS = ("train.py", "kogner-train", "build_teacher.py", "make_bmg_dataset.py")
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+def command_line(script: str, argv: Sequence[str] | None = None) -> str:
+    """``python -m benchmarks.<script> ARGS``: the command that reruns this run (``argv`` None: this process')."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    return " ".join(["python", "-m", f"benchmarks.{script}", *arguments])
+
+
+def split_at_double_dash(argv: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """``argv`` (None: this process' arguments) as (the script's own arguments, those after ``--``, passed on)."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    split = arguments.index("--") if "--" in arguments else len(arguments)
+    return arguments[:split], arguments[split + 1 :]
 
 
 def machine_info(device: str) -> dict[str, Any]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on: versions, CPUs, threads, load average, GPU name, RAM."""
     import torch
 
     info: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "python": platform.python_version(),
+        "platform": platform.platform(),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
     }
     try:
         import transformers
@@ -55,85 +78,7 @@ def machine_info(device: str) -> dict[str, Any]:
     return info
 
 
-def _rss_bytes() -> int | None:
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return psutil.Process().memory_info().rss
-
-
-class PeakMemory:
-    """Peak resident memory above the start (sampled every 2 ms) and, on CUDA, peak allocated GPU memory.
-
-    ``rss_delta_mib`` is the growth of the process' RSS during the block: memory the work needed beyond what was
-    already resident (model weights loaded before the block are not counted). ``None`` without psutil.
-    """
-
-    def __init__(self, device: str, interval_s: float = 0.002) -> None:
-        self.device = device
-        self.interval_s = interval_s
-        self.rss_delta_mib: float | None = None
-        self.cuda_peak_mib: float | None = None
-        self._stop = threading.Event()
-        self._peak = 0
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, _rss_bytes() or 0)
-            time.sleep(self.interval_s)
-
-    def __enter__(self) -> "PeakMemory":
-        import torch
-
-        self._start = _rss_bytes()
-        if self._start is not None:
-            self._peak = self._start
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._cuda_start = torch.cuda.memory_allocated()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        import torch
-
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
-            self.cuda_peak_mib = (torch.cuda.max_memory_allocated() - self._cuda_start) / 2**20
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._peak = max(self._peak, _rss_bytes() or 0)
-            self.rss_delta_mib = (self._peak - self._start) / 2**20
-
-
-def synchronize(device: str) -> None:
-    """Wait for queued GPU work so that wall-clock timings are honest."""
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = list(values)
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str))
-    print(f"results written to {path}", flush=True)
-
-
-def heavy_processes(names: Sequence[str] = ("train.py", "build_teacher.py", "make_bmg_dataset.py")) -> list[str]:
+def heavy_processes(names: Sequence[str] = HEAVY_SCRIPTS) -> list[str]:
     """Command lines of other running heavy Python jobs (to record that the machine was busy)."""
     try:
         import psutil
@@ -157,3 +102,56 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{commit} plus uncommitted changes" if dirty else commit
+
+
+def provenance(command: str, device: str = "cpu", seeds: Sequence[int] | None = None) -> dict[str, Any]:
+    """``{command, commit, machine, date, busy_with[, seeds]}`` of a run (take it at the start of the run)."""
+    record: dict[str, Any] = {"command": command, "commit": git_commit(), "machine": machine_info(device),
+                              "date": time.strftime("%Y-%m-%d %H:%M"), "busy_with": heavy_processes()}
+    if seeds is not None:
+        record["seeds"] = list(seeds)
+    return record
+
+
+def write_json(path: str | os.PathLike[str], payload: dict[str, Any], announce: bool = True) -> None:
+    """Write ``payload`` as indented JSON atomically (values JSON cannot hold are written as ``str``)."""
+    atomic_write_json(path, payload, default=str)
+    if announce:
+        print(f"results written to {path}", flush=True)
+
+
+def read_json(path: str | os.PathLike[str], fresh: bool = False) -> dict[str, Any]:
+    """What an earlier (possibly interrupted) run wrote to ``path``; ``{}`` when there is none or when ``fresh``."""
+    path = Path(path)
+    if fresh or not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resumable_report(path: str | os.PathLike[str], settings: dict[str, Any], command: str, fresh: bool = False,
+                     device: str = "cpu") -> dict[str, Any]:
+    """The report of a run that writes its results part by part (``report["results"][part]``) into ``path``.
+
+    The parts an earlier, interrupted run with the same ``settings`` wrote are kept (unless ``fresh``); provenance is
+    this run's. Raises SystemExit when ``path`` holds results of other settings (nothing is overwritten).
+    """
+    report = read_json(path, fresh)
+    if report.get("settings") not in (None, settings):
+        raise SystemExit(f"error: {path} holds results of other settings {report['settings']}; pass --force to "
+                         "start over or --output for another file")
+    report.update({**provenance(command, device), "settings": settings})
+    report.setdefault("results", {})
+    return report
+
+
+def run_key(settings: Any) -> str:
+    """12 hex digits naming a run after ``settings`` (JSON-able; keys sorted, so dict order does not matter)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value; NaN for none)."""
+    values = list(values)
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0

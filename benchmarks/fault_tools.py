@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import REPO_ROOT
+from benchmarks.common import REPO_ROOT
 
 Row = dict[str, Any]
 

@@ -7,9 +7,9 @@ then a subprocess of the same command is killed with SIGKILL at a random point (
 output is checked to be refused (never loaded as complete), the command is re-run (resuming: stage cache, progress
 log, last complete checkpoint) and the result is compared with the reference, bit for bit.
 
-    python benchmarks/faults.py                       # every fault (a few minutes on 2 CPU cores)
-    python benchmarks/faults.py --only teacher data   # some groups: teacher, data, training, app
-    python benchmarks/faults.py --seed 3 --workdir /tmp/faults --keep
+    python -m benchmarks.faults                       # every fault (a few minutes on 2 CPU cores)
+    python -m benchmarks.faults --only teacher data   # some groups: teacher, data, training, app
+    python -m benchmarks.faults --seed 3 --workdir /tmp/faults --keep
 
 Prints a table (fault / injected / recovered / data lost / identical) and writes benchmarks/results/faults.json.
 """
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO_ROOT, RESULTS_DIR, git_commit, heavy_processes, machine_info, write_json
+from benchmarks.common import REPO_ROOT, RESULTS_DIR, command_line, provenance, write_json
 from fault_tools import (
     Row, RowsDone, StartedAfter, inject, kill_at, load_by_path, partial_state, quietly, refused, row, table,
     truncate,
@@ -234,10 +234,10 @@ def app_faults(model_dir: Path, clients: int) -> list[Row]:
 
     from gradio_client import Client
 
+    from benchmarks import load_test_app as load_test
     from modeling_kogner import KoGNERModel
 
     app = load_by_path("kogner_app", REPO_ROOT / "app.py")
-    load_test = load_by_path("kogner_load_test_app", REPO_ROOT / "benchmarks" / "load_test_app.py")
     model = KoGNERModel.from_pretrained(model_dir).eval()
     cap = app.MAX_TEXT_CHARS
     sentence = "Cisplatin-induced nephrotoxicity was observed in BRCA1 carriers with breast cancer. "
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     os.chdir(REPO_ROOT)
     started = time.monotonic()
-    info = machine_info("cpu") | {"busy_with": heavy_processes()}
+    run_info = provenance(command_line("faults", argv), seeds=[args.seed])
     conftest = load_by_path("kogner_tests_conftest", REPO_ROOT / "tests" / "conftest.py")
     encoder = quietly(conftest.save_tiny_encoder, work / "encoder")
     rows: list[Row] = []
@@ -333,9 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table(rows), flush=True)
     print("\n".join(f"- {r['fault']}: {r['detail']}" for r in rows))
     print(f"[faults] {time.monotonic() - started:.0f} s", flush=True)
-    write_json(Path(args.output), {
-        "command": " ".join(["python", "benchmarks/faults.py", *(argv if argv is not None else sys.argv[1:])]),
-        "commit": git_commit(), "machine": info, "seconds": round(time.monotonic() - started, 1), "seed": args.seed,
+    write_json(args.output, {
+        **run_info, "seconds": round(time.monotonic() - started, 1), "seed": args.seed,
         "faults": rows, "all_recovered": all(r["recovered"] for r in rows),
         "nothing_lost": all(r["data_lost"].startswith("none") for r in rows),
         "all_identical": all(r["identical"] is not False for r in rows),

@@ -18,8 +18,8 @@ span first, from its ``linking_name_candidates`` nearest or the whole index), by
 (``vector_only_acc_at_*``) and for each setting of ``NAME_CANDIDATES`` (``by_name_candidates``). Note: corpus ids
 come from a name match, so the name baseline is favoured there.
 
-    python benchmarks/linking.py --model runs/release/model --kg-data runs/data-disjoint
-    python benchmarks/linking.py --model M --corpora ncbi_disease bc5cdr --kg biokg-lite --max-spans 2000
+    python -m benchmarks.linking --model runs/release/model --kg-data runs/data-disjoint
+    python -m benchmarks.linking --model M --corpora ncbi_disease bc5cdr --kg biokg-lite --max-spans 2000
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ import difflib
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, write_json  # noqa: E402
+from tqdm.auto import tqdm
 
-from tqdm.auto import tqdm  # noqa: E402
-
-from modeling_kogner.configuration_kogner import parse_name_candidates  # noqa: E402
+from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
+from modeling_kogner.configuration_kogner import parse_name_candidates
 
 NAME_CANDIDATES = (0, 5, 20, "all")  # linking_name_candidates settings scored side by side
 
@@ -61,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "the model's config; every setting of %s is reported too)" % (NAME_CANDIDATES,))
     parser.add_argument("--output", default=str(RESULTS_DIR / "linking.json"), help="results JSON")
     args = parser.parse_args(argv)
-    args.command = "python benchmarks/linking.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    args.command = command_line("linking", argv)
     return args
 
 
@@ -214,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from modeling_kogner import KoGNERModel
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    machine, busy, started = machine_info(device), heavy_processes(), time.time()
+    run_info, started = provenance(args.command, device, seeds=[args.seed]), time.time()
     model = KoGNERModel.from_pretrained(args.model).to(device)
     if model.entity_index is None:
         raise SystemExit(f"--model {args.model}: no entity index (entity_index.safetensors); train it with a teacher")
@@ -227,8 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "by_name_candidates", "name_baseline_acc_at_1", "by_baseline_lookup")
     dev = kg.get("dev")
     results = {
-        "command": args.command, "commit": git_commit(), "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"),
-        "busy_with_at_start": busy, "model": args.model, "index_entities": len(model.entity_index),
+        **run_info, "model": args.model, "index_entities": len(model.entity_index),
         "kg_dev_entity_disjoint": dev and {key: dev[key] for key in summary_keys},
         "name_candidates_best_on_dev": dev and max(dev["by_name_candidates"],
                                                    key=lambda setting: dev["by_name_candidates"][setting]["acc_at_1"]),
@@ -245,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "split; baseline: exact normalised name (homonyms: the lowest row), else difflib's closest name",
         "seconds": round(time.time() - started, 1),
     }
-    write_json(Path(args.output), results)
+    write_json(args.output, results)
     return 0
 
 

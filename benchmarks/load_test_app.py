@@ -5,8 +5,8 @@ Starts ``app.build_demo`` on a free 127.0.0.1 port, sends ``--requests`` calls t
 ``predict_entities`` on the same input (with the app's options: sentence splitting on), and reports latency
 percentiles (client-side round trip, queue wait included) to stdout and to ``--output`` as JSON.
 
-    python benchmarks/load_test_app.py --model runs/demo/model
-    python benchmarks/load_test_app.py --encoder minilm     # the offline all-MiniLM-L6-v2, or any encoder directory
+    python -m benchmarks.load_test_app --model runs/demo/model
+    python -m benchmarks.load_test_app --encoder minilm     # the offline all-MiniLM-L6-v2, or any encoder directory
 
 ``--encoder`` builds a KoGNER model with untrained heads on that encoder: its entities are meaningless, its
 latency is that of the real architecture.
@@ -16,16 +16,12 @@ latency is that of the real architecture.
 ``--clients`` clients send the ``--requests`` short requests. Reported: latency at the cap (alone and under load) and
 the short requests' p50/p95/max under that load (targets: at the cap <= 5 s, short p95 <= 2 s, 0 errors).
 
-    python benchmarks/load_test_app.py --encoder minilm --mixed --output benchmarks/results/app_load_mixed.json
+    python -m benchmarks.load_test_app --encoder minilm --mixed --output benchmarks/results/app_load_mixed.json
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
-import os
-import platform
 import socket
 import statistics
 import sys
@@ -35,25 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+import app
+from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 
-
-def _load_by_path(name: str, path: Path) -> Any:
-    """A script loaded by path: ``app.py`` (kept importable on its own for the Space) and ``benchmarks/common.py``
-    (this file is itself loaded by path in the tests, without ``benchmarks/`` on ``sys.path``)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-app = _load_by_path("app", REPO_ROOT / "app.py")
-git_commit = _load_by_path("benchmarks_common", REPO_ROOT / "benchmarks" / "common.py").git_commit
-
-DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load.json"
-DEFAULT_MIXED_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "app_load_mixed.json"
+DEFAULT_OUTPUT = RESULTS_DIR / "app_load.json"
+DEFAULT_MIXED_OUTPUT = RESULTS_DIR / "app_load_mixed.json"
 
 PARAGRAPH = (
     "Acute kidney injury is a frequent complication of cisplatin chemotherapy. We followed 48 adults with "
@@ -306,21 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--requests, --clients, --concurrency, --long-clients and --max-chars must be at least 1")
     args.output = args.output or (DEFAULT_MIXED_OUTPUT if args.mixed else DEFAULT_OUTPUT)
 
-    import torch
-
+    run_info = provenance(command_line("load_test_app", argv))  # before the load: the machine's load it started under
     model, description = load_benchmark_model(args.model, args.encoder)
     if args.mixed:
-        return mixed_main(args, model, description)
-    report = {"model": description, **run_load_test(model, args.requests, args.clients, args.concurrency)}
-    report["machine"] = {
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return mixed_main(args, model, description, run_info)
+    report = {**run_info, "model": description, **run_load_test(model, args.requests, args.clients, args.concurrency)}
+    write_json(args.output, report, announce=False)
     latency = report["latency_s"]
     print(
         f"{report['answered']}/{report['requests']} answered, {report['correct']} correct; "
@@ -330,34 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report["answered"] == report["correct"] == report["requests"] else 1
 
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
-    }
-
-
-def mixed_main(args: argparse.Namespace, model: Any, description: str) -> int:
-    """``--mixed``: run, print and write the report; exit status 1 on errors or wrong answers."""
-    started_load = machine()["load_average"]
+def mixed_main(args: argparse.Namespace, model: Any, description: str, run: dict[str, Any]) -> int:
+    """``--mixed``: run, print and write the report (``run``: its provenance); exit status 1 on errors or wrong
+    answers."""
     report = {
-        "command": "python benchmarks/load_test_app.py " + " ".join(sys.argv[1:]),
-        "commit": git_commit(),
+        **run_info,
         "model": description,
         **run_mixed_load_test(model, args.requests, args.clients, args.long_clients, max_chars=args.max_chars,
                              concurrency_limit=args.concurrency),
     }
-    report["machine"] = {**machine(), "load_average_at_start": started_load}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.output, report, announce=False)
     alone, loaded, short = report["at_cap_alone_s"], report["at_cap_under_load_s"], report["short_under_load_s"]
     print(f"at the cap ({report['long_text_chars']:,} chars): alone p50 {alone['p50']:.2f} s (direct call "
           f"{report['direct_predict_at_cap_s']:.2f} s), under load p50 {loaded['p50']:.2f} s; short requests under "

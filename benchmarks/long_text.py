@@ -1,6 +1,6 @@
 """Long texts through ``predict_entities``: per-token speed of a 1 MB text against a 1 kB one, and where time goes.
 
-Run through ``python benchmarks/speed.py --long-text`` (same ``--encoder``/``--model``/``--random-init``/``--device``
+Run through ``python -m benchmarks.speed --long-text`` (same ``--encoder``/``--model``/``--random-init``/``--device``
 options). The text is the benchmark corpus' sentences (or speed.py's synthetic ones) joined and repeated up to
 ``--long-chars`` characters; the short text is its first ~1 kB. Reported, per text:
 
@@ -16,14 +16,11 @@ commit, machine and date.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from common import RESULTS_DIR, git_commit, heavy_processes, machine_info, write_json
+from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 
 SHORT_CHARS = 1_000
 LONG_BATCH = 32
@@ -121,7 +118,7 @@ def run_long_text(args: argparse.Namespace, sentences: list[dict[str, Any]], lab
     """Measure the short and the long text and write the report (see the module docstring)."""
     from kogner.defaults import resolve_encoder
 
-    machine = machine_info(args.device)  # before the runs: the load average they started under
+    run_info = provenance(command_line("speed"), args.device)  # before the runs: the load average they started under
     model = load_kogner(args, resolve_encoder(args.encoder), args.model)
     short, long = corpus_text(sentences, SHORT_CHARS), corpus_text(sentences, args.long_chars)
     short_tokens, long_tokens = subtokens(model.tokenizer, short), subtokens(model.tokenizer, long)
@@ -154,11 +151,7 @@ def run_long_text(args: argparse.Namespace, sentences: list[dict[str, Any]], lab
         "decode share, long, predict_entities": rows[2]["decode_share"],
     }
     report = {
-        "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
-        "commit": git_commit(),
-        "machine": machine,
-        "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
-        "busy_with": heavy_processes(),
+        **run_info,
         "encoder": args.encoder,
         "model": args.model or "untrained heads (hidden 512, max_width 8) on the encoder",
         "text_source": source,
@@ -172,9 +165,7 @@ def run_long_text(args: argparse.Namespace, sentences: list[dict[str, Any]], lab
     }
     report["markdown"] = markdown(report)
     print("\n" + report["markdown"])
-    output = Path(args.long_output)
-    write_json(output, report)
-    print(f"-> {output}")
+    write_json(args.long_output, report)
     return report
 
 

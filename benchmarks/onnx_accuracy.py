@@ -9,8 +9,8 @@ Runtime float32 and ONNX Runtime int8. Reported:
 - gold F1 of each variant (strict spans) — meaningful only for a trained model (``--model``); with fresh heads
   (``--encoder``, the default when no model is given) only the deltas and the agreement mean anything.
 
-    python benchmarks/onnx_accuracy.py --model runs/demo/model --sentences 500
-    python benchmarks/onnx_accuracy.py --encoder minilm --sentences 200      # untrained heads: deltas only
+    python -m benchmarks.onnx_accuracy --model runs/demo/model --sentences 500
+    python -m benchmarks.onnx_accuracy --encoder minilm --sentences 200      # untrained heads: deltas only
 
 Results: benchmarks/results/onnx_accuracy.json.
 """
@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR
-from text_eval import provenance, save_results
+from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -94,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ends = flat // model.config.max_width + flat % model.config.max_width
         batches.append({"inputs": inputs, "valid": ends[None, :] < lengths[:, None]})
 
-    report: dict[str, Any] = {**provenance(), "model": args.model or f"fresh heads on {args.encoder} (untrained)",
+    report: dict[str, Any] = {**provenance(command_line("onnx_accuracy", argv)),
+                              "model": args.model or f"fresh heads on {args.encoder} (untrained)",
                               "corpus": args.corpus, "split": args.split, "sentences": len(words), "labels": labels,
                               "threshold": threshold}
     gold = [gold_spans(example) for example in dataset]
@@ -130,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{row['max_abs_score_delta']:.2e} | {100 * row['decisions_flipped']:.3f}% | "
                      f"{100 * row['agreement_f1_vs_torch']:.1f} | {100 * row['gold_f1']:.1f} |")
     report["markdown"] = "\n".join(lines)
-    save_results(Path(args.output), report)
-    print("\n" + report["markdown"] + f"\n\nresults written to {args.output}")
+    print("\n" + report["markdown"] + "\n")
+    write_json(args.output, report)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""ONNX Runtime arms of ``benchmarks/speed.py --onnx``: the same KoGNER model exported to ONNX, timed like torch.
+"""ONNX Runtime arms of ``python -m benchmarks.speed --onnx``: the same KoGNER model exported to ONNX, timed like torch.
 
 The model arm (ii) just measured is exported (``kogner.onnx.export_onnx``, checked against torch within 1e-4) into a
 temporary folder and predicted with `KoGNERONNXModel` — the same pre-processing and decoding, only the forward

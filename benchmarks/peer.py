@@ -5,11 +5,11 @@ gliner's ``{"tokenized_text", "ner": [[start, end, label]]}``), same steps, batc
 KoGNER's run; then gliner predicts on each corpus' test split with its batch API and its character offsets are
 mapped back to word indices and scored with ``kogner.evaluation.metrics.span_scores`` (strict span+type), exactly
 as ``evaluate.py`` scores KoGNER. With ``--dev`` the threshold is chosen on those dev sets by the same procedure as
-KoGNER's (`kogner.evaluation.threshold`); ``benchmarks/supervised.py`` runs the peer this way in the same run.
+KoGNER's (`kogner.evaluation.threshold`); ``benchmarks.supervised`` runs the peer this way in the same run.
 
-    python benchmarks/peer.py --quick                 # 30 steps, 100 sentences per corpus (a smoke run)
-    python benchmarks/peer.py --steps 900             # the cpu-demo budget
-    python benchmarks/peer.py --train-data runs/data bionlp09 --dev bionlp09 runs/data   # threshold from dev sets
+    python -m benchmarks.peer --quick                 # 30 steps, 100 sentences per corpus (a smoke run)
+    python -m benchmarks.peer --steps 900             # the cpu-demo budget
+    python -m benchmarks.peer --train-data runs/data bionlp09 --dev bionlp09 runs/data   # threshold from dev sets
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, heavy_processes, machine_info, write_json  # noqa: E402
+from tqdm.auto import tqdm
 
-from tqdm.auto import tqdm  # noqa: E402
+from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 
 
 def to_gliner_format(dataset: Any) -> list[dict[str, Any]]:
@@ -164,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kogner.evaluation.metrics import gold_spans, span_scores
     from kogner.evaluation.threshold import select_threshold, spans_at
 
+    run_info = provenance(command_line("peer", argv), args.device, seeds=[args.seed])
     set_seed(args.seed)
     train = to_gliner_format(load_training_mix(args.train_data, args.data_dir, args.seed))
     eval_sets = resolve_eval_sets(args.corpora, args.data_dir, "test")
@@ -205,10 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = "\n\n".join(f"threshold {threshold}:\n\n{markdown_table(per_corpus)}"
                          for threshold, per_corpus in results.items())
     print("\n" + table)
-    write_json(Path(args.output), {
-        "command": "python benchmarks/peer.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine_info(args.device),
-        "busy_with": heavy_processes(),
+    write_json(args.output, {
+        **run_info,
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "training_sentences": len(train),
         "train_seconds": round(train_seconds, 1),

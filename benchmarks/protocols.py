@@ -1,4 +1,5 @@
-"""The two accuracy protocols (zero-shot and supervised), shared by ``zero_shot.py`` and ``supervised.py``.
+"""The two accuracy protocols (zero-shot and supervised), run by ``python -m benchmarks.zero_shot`` and
+``python -m benchmarks.supervised``.
 
 zero-shot   train on the train splits of the corpora that are never evaluated here (BioNLP09, BioNLP11-EPI,
             BioNLP11-ID, BioNLP13-GE, BioNLP13-PC, CRAFT, Ex-PTM) + the KG-generated data; choose the threshold on
@@ -6,7 +7,7 @@ zero-shot   train on the train splits of the corpora that are never evaluated he
             JNLPBA (and BC4CHEMD when present). No split of an evaluated corpus is seen in training or tuning.
 supervised  the same mix + the train splits of NCBI-disease, BC5CDR, BC2GM; threshold on the dev splits of all
             training corpora; score those three test splits; in the same run, the `gliner` peer
-            (``benchmarks/peer.py``) with the same encoder, mix, steps, batch size, seed and threshold procedure.
+            (``benchmarks.peer``) with the same encoder, mix, steps, batch size, seed and threshold procedure.
 
 Per seed: ``train.py`` (the config, with the protocol's data, steps and batch; no evaluation during training) ->
 threshold chosen on the dev sets (`kogner.evaluation.threshold`, written into the model's ``config.json``) ->
@@ -26,22 +27,20 @@ Results: ``benchmarks/results/<protocol>.json`` with ``command``, ``commit``, ``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from common import (  # noqa: E402
-    REPO_ROOT, RESULTS_DIR, git_commit, heavy_processes, machine_info, mean_std, write_json,
-)
 
-from kogner.corpora.registry import ADDED_CORPORA, available_corpora, resolve_data_dir  # noqa: E402
-from kogner.evaluation.threshold import DEFAULT_GRID  # noqa: E402
+from benchmarks.common import (
+    REPO_ROOT, RESULTS_DIR, command_line, mean_std, provenance, run_key, split_at_double_dash, write_json,
+)
+from kogner.corpora.registry import ADDED_CORPORA, available_corpora, resolve_data_dir
+from kogner.evaluation.threshold import DEFAULT_GRID
 
 
 @dataclass(frozen=True)
@@ -90,12 +89,11 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
     if protocol.peer:
         parser.add_argument("--no-peer", action="store_true", help="skip the gliner peer")
         parser.add_argument("--peer-prompting", choices=["joint", "per-label"], default="joint",
-                            help="how gliner is prompted (see benchmarks/peer.py --prompting)")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    split = argv.index("--") if "--" in argv else len(argv)
-    args = parser.parse_args(argv[:split])
-    args.train_args = argv[split + 1 :]  # passed to every train.py run, last (so overriding)
-    args.command = f"python benchmarks/{protocol.name}.py " + " ".join(argv)
+                            help="how gliner is prompted (see python -m benchmarks.peer --prompting)")
+    own, passed_on = split_at_double_dash(argv)
+    args = parser.parse_args(own)
+    args.train_args = passed_on  # passed to every train.py run, last (so overriding)
+    args.command = command_line(protocol.name, argv)
     config_path = Path(args.config)
     if not config_path.is_file() and (REPO_ROOT / config_path).is_file():
         config_path = REPO_ROOT / config_path
@@ -145,10 +143,6 @@ def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, l
     return {"train": train, "dev": dev, "test": tests, "kg_test": [f"{kg}:test"] if kg else []}
 
 
-def _digest(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def data_fingerprint(sources: Sequence[str], data_dir: str | None) -> dict[str, Any]:
     """Sizes of the corpus files and the saved datasets' fingerprints: a changed input retrains."""
     root, found = resolve_data_dir(data_dir), {}
@@ -194,7 +188,7 @@ def train_model(args: argparse.Namespace, sources: dict[str, list[str]], seed: i
               "dist_weight": model_args.dist_weight, "seconds": round(time.time() - started, 1),
               "loss_log": [{key: entry[key] for key in ("step", "loss", "lang_loss", "dist_loss", "dist_share")
                             if key in entry} for entry in losses]}
-    record_file.write_text(json.dumps(record, indent=2))
+    write_json(record_file, record, announce=False)
     return record
 
 
@@ -225,7 +219,7 @@ def evaluate_model(predict: Any, args: argparse.Namespace, sources: dict[str, li
         scores[name] = {**span_scores([gold_spans(example) for example in dataset], predicted), "labels": labels}
         print(f"  {name}: F1 {100 * scores[name]['f1']:.1f}", flush=True)
     record = {"threshold": choice.to_dict(), "test": scores, "seconds": round(time.time() - started, 1)}
-    record_file.write_text(json.dumps(record, indent=2))
+    write_json(record_file, record, announce=False)
     return record
 
 
@@ -252,8 +246,9 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
              eval_key: str, weights: dict[str, float]) -> dict[str, Any]:
     """The gliner peer on the same mix (and source weights), steps, batch, seed; threshold by the same dev
     procedure. ``run_dir`` is keyed by what the peer depends on only, so recipes of ours that share it reuse it."""
-    import peer
     import torch
+
+    from benchmarks import peer
 
     from kogner.corpora.mix import load_training_mix
 
@@ -272,7 +267,7 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
     predict = peer.gliner_scored_predict(model, args.eval_batch_size, args.peer_prompting)
     record = evaluate_model(predict, args, sources, record_file)
     record["train_seconds"] = round(seconds, 1)
-    record_file.write_text(json.dumps(record, indent=2))
+    write_json(record_file, record, announce=False)
     return record
 
 
@@ -320,22 +315,23 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
     sources = resolve_sources(protocol, args)
     import torch
 
-    machine, busy, started = machine_info("cuda" if torch.cuda.is_available() else "cpu"), heavy_processes(), time.time()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    run_info, started = provenance(args.command, device, args.seeds), time.time()
     fingerprint = data_fingerprint(sources["train"], args.data_dir)
     base = {"protocol": protocol.name, "config": Path(args.config).read_text(), "train": sources["train"],
             "steps": args.max_steps, "batch": args.batch_size, "encoder": args.encoder, "teacher": args.teacher,
             "train_args": args.train_args, "data": fingerprint}
-    eval_key = _digest({"dev": sources["dev"], "test": sources["test"] + sources["kg_test"], "max_dev": args.max_dev,
+    eval_key = run_key({"dev": sources["dev"], "test": sources["test"] + sources["kg_test"], "max_dev": args.max_dev,
                         "max_test": args.max_test, "grid": args.grid, "data": data_fingerprint(
                             [s.split(":")[0] for s in sources["dev"] + sources["test"]], args.data_dir)})
     root = Path(args.runs_dir, protocol.name)
     weights = training_mix_weights(args)
-    peer_key = _digest({"train": sources["train"], "data": fingerprint, "weights": weights, "steps": args.max_steps,
+    peer_key = run_key({"train": sources["train"], "data": fingerprint, "weights": weights, "steps": args.max_steps,
                         "batch": args.batch_size, "encoder": args.encoder, "learning_rates": args.learning_rates,
                         "prompting": getattr(args, "peer_prompting", None)})
 
     def run_dir(seed: int, implications: list[str]) -> Path:
-        return root / f"train-{_digest({**base, 'implications': implications})}" / f"seed{seed}"
+        return root / f"train-{run_key({**base, 'implications': implications})}" / f"seed{seed}"
 
     def train_and_score(seed: int, implications: list[str]) -> dict[str, Any]:
         directory = run_dir(seed, implications)
@@ -377,9 +373,8 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
     table = markdown(corpora, peer_summary, len(args.seeds))
     print("\n" + table, flush=True)
     results = {
-        "protocol": protocol.name, "title": protocol.title, "command": args.command, "commit": git_commit(),
-        "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"), "busy_with_at_start": busy,
-        "seeds": args.seeds, "wall_seconds": round(time.time() - started, 1),
+        "protocol": protocol.name, "title": protocol.title, **run_info,
+        "wall_seconds": round(time.time() - started, 1),
         "threshold": {"per_seed": {seed: run["threshold"]["threshold"] for seed, run in runs.items()},
                       "chosen_on": sources["dev"], "max_dev_sentences": args.max_dev, "grid": args.grid,
                       "procedure": "kogner.evaluation.threshold: best mean F1 over the dev sets"},
@@ -396,5 +391,5 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
         results["peer"] = {folder: {key: values[key] for key in ("f1", "f1_std", "precision", "recall")}
                            for folder, values in (peer_summary or {}).items() if folder not in kg_sets}
         results["peer_runs"] = peer_runs
-    write_json(Path(args.output), results)
+    write_json(args.output, results)
     return 0

@@ -8,9 +8,9 @@ commit, machine and date. ``--caps`` adds the same build on capped biokg-lite gr
 with graph size. TransR settings were chosen on the validation split (``--validation`` scores it instead of the
 test split; use that, never the test numbers, to tune).
 
-    python benchmarks/teacher.py --fresh                        # the default build (biokg-lite) -> results
-    python benchmarks/teacher.py --caps 250 500 1000 --fresh    # + growth with graph size
-    python benchmarks/teacher.py --validation --cap 500 -- --transr-epochs 8     # tuning: validation split only
+    python -m benchmarks.teacher --fresh                        # the default build (biokg-lite) -> results
+    python -m benchmarks.teacher --caps 250 500 1000 --fresh    # + growth with graph size
+    python -m benchmarks.teacher --validation --cap 500 -- --transr-epochs 8     # tuning: validation split only
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import REPO_ROOT, RESULTS_DIR, git_commit, heavy_processes, machine_info, write_json  # noqa: E402
+from benchmarks.common import REPO_ROOT, RESULTS_DIR, command_line, provenance, split_at_double_dash, write_json
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -40,11 +40,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation-output", default=None,
                         help="with --validation: also write the scores (with command, commit, machine, date) here")
     parser.add_argument("--output", default=str(RESULTS_DIR / "teacher.json"), help="results JSON")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    split = argv.index("--") if "--" in argv else len(argv)
-    args = parser.parse_args(argv[:split])
-    args.build_args = argv[split + 1 :]  # passed to build_teacher.py, last
-    args.command = "python benchmarks/teacher.py " + " ".join(argv)
+    own, passed_on = split_at_double_dash(argv)
+    args = parser.parse_args(own)
+    args.build_args = passed_on  # passed to build_teacher.py, last
+    args.command = command_line("teacher", argv)
     return args
 
 
@@ -92,16 +91,15 @@ def validation_only(args: argparse.Namespace) -> int:
     add_teacher_arguments(parser)
     settings = settings_from_args(parser.parse_args(args.build_args))
     graph = load_kg("biokg-lite", caps=args.cap, cache_dir=args.kg_cache)
-    started = time.time()
+    started, run_info = time.time(), provenance(args.command, settings.device or "cpu")
     _, metrics = logical_stage(graph, settings, evaluate_on="validation")
-    result = {"command": args.command, "commit": git_commit(), "machine": machine_info(settings.device or "cpu"),
-              "date": time.strftime("%Y-%m-%d %H:%M"), "cap": args.cap, "build_args": args.build_args,
+    result = {**run_info, "cap": args.cap, "build_args": args.build_args,
               "seconds": round(time.time() - started, 1), "evaluated_on": "validation",
               "transr": {k: metrics[k] for k in ("mrr", "hits_at_1", "hits_at_10")},
               "transe": metrics["transe"], "triples": metrics["triples"]}
     print(json.dumps(result, indent=2))
     if args.validation_output:
-        write_json(Path(args.validation_output), result)
+        write_json(args.validation_output, result)
     return 0
 
 
@@ -111,23 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return validation_only(args)
     import torch
 
-    machine = machine_info("cuda" if torch.cuda.is_available() else "cpu")
-    busy = heavy_processes()
+    run_info = provenance(args.command, "cuda" if torch.cuda.is_available() else "cpu")
     default = row(build(args.out, args.cap, args.build_args, args.fresh))
     growth = [row(build(f"{args.out}-cap{cap}", cap, args.build_args, args.fresh)) for cap in args.caps]
     summary = json.loads((Path(REPO_ROOT, args.out) / "teacher.json").read_text())
     results = {
-        "command": args.command, "commit": git_commit(), "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"),
-        "busy_with_at_start": busy,
+        **run_info,
         **{key: default[key] for key in ("transr", "transe", "coverage") if key in default},
         "build_seconds": default["wall_seconds"],
         "default_build": default,
         "settings": summary["settings"],
         "growth_with_graph_size": growth,
-        "tuning": "TransR/TransE settings chosen on the validation split (benchmarks/teacher.py --validation), "
+        "tuning": "TransR/TransE settings chosen on the validation split (python -m benchmarks.teacher --validation), "
                   "never on the test triples reported here",
     }
-    write_json(Path(args.output), results)
+    write_json(args.output, results)
     print(json.dumps({key: results[key] for key in ("transr", "transe", "coverage", "build_seconds")
                       if key in results}, indent=2))
     return 0

@@ -207,17 +207,6 @@ def test_filtering_low_threshold_predictions_equals_predicting_at_the_threshold(
 
 
 # --------------------------------------------------------------------------------- protocol scripts (smoke)
-def load_protocols():
-    """``benchmarks/protocols.py`` imported as its scripts import it (``benchmarks/`` on ``sys.path``)."""
-    import importlib
-    import sys
-
-    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("protocols")
-
-
 def protocol_fixture(tmp_path: Path, encoder: Path) -> dict[str, Path]:
     """Tiny corpora (two added, four evaluated; JNLPBA without train), a tiny KG dataset and a tiny-model config."""
     from datasets import DatasetDict
@@ -261,8 +250,8 @@ def test_zero_shot_protocol_never_tunes_on_evaluated_corpora_and_resumes(tiny_en
     import json
 
     import kogner.evaluation.threshold as threshold_module
+    from benchmarks import protocols
 
-    protocols = load_protocols()
     paths = protocol_fixture(tmp_path, tiny_encoder_dir)
     seen: list[str] = []
     select = threshold_module.select_threshold
@@ -301,7 +290,8 @@ def test_zero_shot_protocol_never_tunes_on_evaluated_corpora_and_resumes(tiny_en
 def test_supervised_protocol_runs_the_peer_on_the_same_mix(tiny_encoder_dir, tmp_path) -> None:
     import json
 
-    protocols = load_protocols()
+    from benchmarks import protocols
+
     paths = protocol_fixture(tmp_path, tiny_encoder_dir)
     output = tmp_path / "supervised.json"
     argv = protocol_argv(paths, tmp_path, "--seeds", "3", "--output", str(output), "--max-steps", "1",
@@ -320,22 +310,23 @@ def test_supervised_protocol_runs_the_peer_on_the_same_mix(tiny_encoder_dir, tmp
     assert set(choice["dev_mean_f1"]) == {"none", "gene=protein"} and choice["chosen"] in ([], ["gene=protein"])
 
 
-def protocol_result(f1_per_seed: dict[str, list[float]], dist_share: float) -> dict:
+def protocol_result(f1_per_seed: dict[str, list[float]], dist_share: float,
+                    sentences_files: dict[str, str] | None = None) -> dict:
     """The part of a protocol results JSON that the ablation reads."""
-    return {"command": "python benchmarks/zero_shot.py ...", "commit": "abc1234", "seeds": [1, 2],
+    return {"command": "python -m benchmarks.zero_shot ...", "commit": "abc1234", "seeds": [1, 2],
             "corpora": {corpus: {"f1": sum(values) / 2, "f1_std": 0.0, "f1_per_seed": values}
                         for corpus, values in f1_per_seed.items()},
             "runs": {seed: {"training": {"loss_log": [{"step": 1, "lang_loss": 0.5, "dist_loss": 1.0,
-                                                       "dist_share": dist_share}]}} for seed in ("1", "2")}}
+                                                       "dist_share": dist_share}]},
+                            **({"sentences_file": sentences_files[seed]} if sentences_files else {})}
+                     for seed in ("1", "2")}}
 
 
 def test_ablation_assembles_arms_from_given_protocol_results(tmp_path) -> None:
     import json
 
-    load_protocols()
-    import importlib
+    from benchmarks import ablation
 
-    ablation = importlib.import_module("ablation")
     paths = {}
     for name, values, share in (("dist_0.2", {"bc2gm": [30.0, 34.0], "jnlpba": [20.0, 22.0]}, 0.2),
                                 ("dist_0", {"bc2gm": [28.0, 30.0], "jnlpba": [20.0, 24.0]}, 0.0)):
@@ -348,5 +339,41 @@ def test_ablation_assembles_arms_from_given_protocol_results(tmp_path) -> None:
     assert mean["differences"] == [1.0, 1.0] and mean["wins"] == 2  # (30+20)/2-(28+20)/2, (34+22)/2-(30+24)/2
     assert results["arms"]["dist_0.2"]["results_file"] == str(paths["dist_0.2"])
     assert results["arms"]["dist_0"]["commit"] == "abc1234"
+    assert "no per-sentence spans" in results["paired"]["dist_0.2"]["bootstrap"]["skipped"]
+    for key in ("command", "commit", "machine", "date", "seeds"):
+        assert key in results, key
+    assert results["command"].startswith("python -m benchmarks.ablation --arms")
     with pytest.raises(SystemExit):
         ablation.parse_args(["--results", "dist_0"])  # not ARM=JSON
+
+
+def test_ablation_bootstraps_each_corpus_difference_from_saved_sentence_spans(tmp_path) -> None:
+    """Arm B finds one more gold span than the base in every other sentence of each seed: its bootstrap interval
+    lies above 0 and holds the pooled difference; the sentence files round-trip through the protocol's writer."""
+    import json
+
+    from benchmarks import ablation
+    from benchmarks.sentence_spans import read_sentence_spans, sentence_spans_path, write_sentence_spans
+
+    gold = [[(0, 0, "disease"), (2, 3, "disease")] for _ in range(200)]
+    base_spans = [[(0, 0, "disease")] for _ in gold]
+    arm_spans = [spans + ([(2, 3, "disease")] if index % 2 else []) for index, spans in enumerate(base_spans)]
+    files: dict[str, dict[str, str]] = {"base": {}, "arm": {}}
+    for name, predicted in (("base", base_spans), ("arm", arm_spans)):
+        for seed in ("1", "2"):
+            record = tmp_path / name / seed / "eval-key.json"
+            files[name][seed] = write_sentence_spans(record, {"ncbi_disease:test": (gold, predicted)})
+            assert files[name][seed] == str(sentence_spans_path(record))
+    assert read_sentence_spans(files["arm"]["1"])["ncbi_disease:test"] == (gold, arm_spans)
+    with pytest.raises(ValueError, match="2 gold sentences but 1 predicted"):
+        write_sentence_spans(tmp_path / "bad.json", {"x:test": ([[], []], [[]])})
+
+    base = protocol_result({"ncbi_disease": [66.7, 66.7]}, 0.0, files["base"])
+    arm = protocol_result({"ncbi_disease": [80.0, 80.0]}, 0.2, files["arm"])
+    comparison = ablation.paired(arm, base, resamples=500)
+    found = comparison["bootstrap"]["ncbi_disease"]
+    assert found["difference"] == pytest.approx(100 * (6 / 7 - 2 / 3), abs=1e-3)  # F1 300/350 vs 200/300
+    assert 0 < found["ci95"][0] < found["difference"] < found["ci95"][1]
+    assert found["sentences"] == 200 and found["resamples"] == 500
+    assert "ncbi_disease +19.05 [" in "\n".join(ablation.bootstrap_lines({"dist_0.2": comparison}))
+    assert ablation.paired(arm, arm, resamples=100)["bootstrap"]["ncbi_disease"]["ci95"] == [0.0, 0.0]

@@ -5,10 +5,10 @@ Each corpus split present is linked with `link_corpus` (normalised exact name or
 training run that has only ``--teacher`` can use); the coverage per corpus and label goes to
 ``benchmarks/results/kg_links.json``.
 
-    python benchmarks/kg_links.py                                  # biokg-lite, every corpus' train split
-    python benchmarks/kg_links.py --source teacher --teacher runs/teacher \\
+    python -m benchmarks.experiments.kg_links                      # biokg-lite, every corpus' train split
+    python -m benchmarks.experiments.kg_links --source teacher --teacher runs/teacher \\
         --output benchmarks/results/kg_links_teacher.json
-    python benchmarks/kg_links.py --corpora ncbi_disease bc5cdr --split test
+    python -m benchmarks.experiments.kg_links --corpora ncbi_disease bc5cdr --split test
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, git_commit, machine_info, write_json  # noqa: E402
+from tqdm.auto import tqdm
 
-from tqdm.auto import tqdm  # noqa: E402
+from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kogner.corpora.linking import LABEL_KG_TYPES, link_corpus
     from kogner.corpora.registry import available_corpora, load_corpus
 
-    started = time.time()
+    started, run_info = time.time(), provenance(command_line("experiments.kg_links", argv))
     source, description = load_source(args)
     present = available_corpora(args.data_dir)
     corpora = args.corpora or sorted(present)
@@ -71,9 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = sum(r["mentions"] for r in results.values())
     linked = sum(r["linked"] for r in results.values())
     write_json(Path(args.output), {
-        "command": "python benchmarks/kg_links.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": git_commit(), "machine": machine_info("cpu"), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "source": description, "split": args.split,
+        **run_info, "source": description, "split": args.split,
         "method": "normalised exact name/synonym match (kogner.words.normalize_mention), type-compatible only",
         "label_kg_types": {label: list(types) for label, types in LABEL_KG_TYPES.items()},
         "total": {"mentions": total, "linked": linked, "share_linked": round(linked / total, 4) if total else 0.0},

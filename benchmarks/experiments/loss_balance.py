@@ -12,7 +12,7 @@ training mode) and measures, for the language term (BCE) and the distillation te
 ``kogner.training.balance`` does during training, with a running mean). Results go to
 ``benchmarks/results/loss_balance.json`` (one entry per model, keyed by ``--name``).
 
-    python benchmarks/loss_balance.py --model runs/.../model --name dist_0.2
+    python -m benchmarks.experiments.loss_balance --model runs/.../model --name dist_0.2
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR, git_commit, machine_info, write_json  # noqa: E402
+from benchmarks.common import RESULTS_DIR, command_line, provenance, read_json, write_json
 
 ZERO_SHOT_MIX = ["runs/data-disjoint", "bionlp09", "bionlp11epi", "bionlp11id", "bionlp13ge", "bionlp13pc", "craft",
                  "ex_ptm"]
@@ -105,11 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     result = measure(args)
     output = Path(args.output)
-    results = json.loads(output.read_text()) if output.is_file() else {}
+    results = read_json(output)
     results.setdefault("measurements", {})[args.name] = {
-        **result, "command": "python benchmarks/loss_balance.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": git_commit(), "machine": machine_info("cpu"),
-    }
+        **result, **provenance(command_line("experiments.loss_balance", argv), seeds=[args.seed])}
     write_json(output, results)
     print(json.dumps({key: result[key] for key in ("mean", "weighted", "dist_share_of_loss",
                                                    "dist_share_of_gradient_norm")}, indent=2))

@@ -5,8 +5,8 @@ scored with the project's strict span scorer. Descriptions are the ones below (w
 tuned on any split), or a JSON file ``{label: description}`` given with ``--descriptions``. Numbers mean something
 only for a trained model (``--model``); a model trained on bare names may well score lower with descriptions.
 
-    python benchmarks/label_descriptions.py --model runs/demo/model
-    python benchmarks/label_descriptions.py --model runs/demo/model --corpora bc5cdr --max-sentences 1000
+    python -m benchmarks.experiments.label_descriptions --model runs/demo/model
+    python -m benchmarks.experiments.label_descriptions --model runs/demo/model --corpora bc5cdr --max-sentences 1000
 
 Results go to benchmarks/results/label_descriptions.json (per corpus; resumable, ``--force`` starts over).
 """
@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR
-from text_eval import load_results, provenance, save_results
+from benchmarks.common import RESULTS_DIR, command_line, resumable_report, write_json
 
 DESCRIPTIONS = {
     "chemical": "a chemical compound or drug, such as a medication, toxin, element or metabolite",
@@ -77,14 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from modeling_kogner import KoGNERModel
 
     output = Path(args.output)
-    report = load_results(output, args.force)
     settings = {"model": args.model, "split": args.split, "max_sentences": args.max_sentences,
                 "threshold": args.threshold, "descriptions": args.description_map}
-    if report.get("settings") not in (None, settings):
-        print(f"error: {output} holds results of other settings; use --force or --output", file=sys.stderr)
-        return 2
-    report.update({**provenance(), "settings": settings})
-    report.setdefault("results", {})
+    report = resumable_report(output, settings, command_line("experiments.label_descriptions", argv), args.force)
     model = KoGNERModel.from_pretrained(args.model).eval()
     for corpus in args.corpora:
         if corpus in report["results"]:
@@ -102,14 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             row[arm] = {key: scores[key] for key in ("precision", "recall", "f1", "predicted", "support")}
             row[arm]["per_label_f1"] = {label: value["f1"] for label, value in scores["per_label"].items()}
         report["results"][corpus] = row
-        save_results(output, report)
+        write_json(output, report, announce=False)
     lines = ["| corpus | sentences | F1 names | F1 names + descriptions | change |", "|---|---|---|---|---|"]
     for corpus, row in report["results"].items():
         plain, described = 100 * row["names"]["f1"], 100 * row["names + descriptions"]["f1"]
         lines.append(f"| {corpus} | {row['sentences']} | {plain:.1f} | {described:.1f} | {described - plain:+.1f} |")
     report["markdown"] = "\n".join(lines)
-    save_results(output, report)
-    print("\n" + report["markdown"] + f"\n\nresults written to {output}")
+    print("\n" + report["markdown"] + "\n")
+    write_json(output, report)
     return 0
 
 

@@ -1,16 +1,10 @@
-"""Shared by abstracts.py, label_descriptions.py and onnx_accuracy.py: corpus documents, character-level gold spans,
-the provenance of a results file, resumable per-corpus results.
-"""
+"""Corpus sentences as documents for ``abstracts``: consecutive sentences joined into one text, gold entities as
+character spans of it."""
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
-
-from common import git_commit, machine_info
 
 CharSpan = tuple[int, int, str]  # (start char, end char exclusive, label)
 
@@ -23,11 +17,6 @@ class Document:
     text: str
     sentences: list[tuple[int, int]]
     gold: list[CharSpan]
-
-
-def provenance(device: str = "cpu") -> dict[str, Any]:
-    """Command, commit, machine and date of a run."""
-    return {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine_info(device)}
 
 
 def read_documents(
@@ -111,17 +100,3 @@ def _document(sentences: Sequence[Any], iob_to_spans: Any, tag_label: Any, detok
 
 def char_spans(entities: Sequence[dict[str, Any]]) -> list[CharSpan]:
     return [(entity["start"], entity["end"], entity["label"]) for entity in entities]
-
-
-def load_results(path: Path, force: bool) -> dict[str, Any]:
-    """Results already in ``path`` (corpora done by an earlier, interrupted run), unless ``force``."""
-    if path.is_file() and not force:
-        return json.loads(path.read_text())
-    return {}
-
-
-def save_results(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(payload, indent=2, default=str))
-    temporary.replace(path)

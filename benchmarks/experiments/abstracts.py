@@ -11,9 +11,10 @@ ways and scored strictly on character spans (start, end and type must match):
 It also reports how many of pysbd's sentences coincide with a corpus sentence. Uses the validation (devel) split
 by default — never tune anything on test. Numbers mean something only for a trained model (``--model``).
 
-    python benchmarks/abstracts.py --model runs/demo/model
-    python benchmarks/abstracts.py --model runs/demo/model --corpora jnlpba --max-documents 50 --threshold 0.4
-    python benchmarks/abstracts.py --boundaries-only     # no model: how often pysbd's sentences are the corpus'
+    python -m benchmarks.experiments.abstracts --model runs/demo/model
+    python -m benchmarks.experiments.abstracts --model runs/demo/model --corpora jnlpba --max-documents 50 \\
+        --threshold 0.4
+    python -m benchmarks.experiments.abstracts --boundaries-only     # no model: how often pysbd's sentences are the corpus'
 
 Results go to benchmarks/results/abstracts.json (per corpus; an interrupted run resumes with the corpora left,
 ``--force`` starts over).
@@ -26,8 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from common import RESULTS_DIR
-from text_eval import Document, char_spans, load_results, provenance, read_documents, save_results
+from benchmarks.common import RESULTS_DIR, command_line, resumable_report, write_json
+from benchmarks.experiments.documents import Document, char_spans, read_documents
 
 ARMS = ("whole", "split", "gold sentences")
 
@@ -111,15 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from modeling_kogner import KoGNERModel
 
     output = Path(args.output)
-    report = load_results(output, args.force)
     settings = {key: getattr(args, key) for key in ("model", "split", "sentences_per_document", "max_documents",
                                                     "threshold", "boundaries_only", "no_detokenize")}
-    if report.get("settings") not in (None, settings):
-        print(f"error: {output} holds results of other settings {report['settings']}; use --force or --output",
-              file=sys.stderr)
-        return 2
-    report.update({**provenance(), "settings": settings})
-    report.setdefault("results", {})
+    report = resumable_report(output, settings, command_line("experiments.abstracts", argv), args.force)
     model = None if args.boundaries_only else KoGNERModel.from_pretrained(args.model).eval()
     for corpus in args.corpora:
         if corpus in report["results"]:
@@ -132,10 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{corpus} {args.split}: {len(documents)} documents ({formed_by}), labels {labels}", flush=True)
         result = evaluate_corpus(model, documents, labels, args)
         report["results"][corpus] = {**result, "formed_by": formed_by}
-        save_results(output, report)
+        write_json(output, report, announce=False)
     report["markdown"] = markdown(report["results"])
-    save_results(output, report)
-    print("\n" + report["markdown"] + f"\n\nresults written to {output}")
+    print("\n" + report["markdown"] + "\n")
+    write_json(output, report)
     return 0
 
 
