@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO_ROOT, RESULTS_DIR, command_line, provenance, write_json
-from fault_tools import (
+from benchmarks.fault_tools import (
     Row, RowsDone, StartedAfter, inject, kill_at, load_by_path, partial_state, quietly, refused, row, table,
     truncate,
 )

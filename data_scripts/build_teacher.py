@@ -23,12 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from kogner.kg.arguments import add_kg_arguments, load_kg_from_args  # noqa: E402
-from kogner.kg.biokg_lite import edge_type_counts  # noqa: E402
-from kogner.teacher import build_teacher, describe, measured  # noqa: E402
-from kogner.teacher.arguments import add_teacher_arguments, settings_from_args  # noqa: E402
+from kogner.kg.arguments import add_kg_arguments, load_kg_from_args
+from kogner.kg.biokg_lite import edge_type_counts
+from kogner.teacher import build_teacher, describe, measured
+from kogner.teacher.arguments import add_teacher_arguments, settings_from_args
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # read when the tokenizer first runs, not at import
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("pykeen", "torch_max_mem", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

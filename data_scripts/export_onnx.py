@@ -19,9 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from kogner.onnx import export_onnx  # noqa: E402
+from kogner.onnx import export_onnx
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # read when the tokenizer first runs, not at import
     try:
         metadata = export_onnx(args.model, args.out, quantize=args.quantize, opset=args.opset)
     except ValueError as error:  # a model without the heads the export needs: one line, no traceback

@@ -1,5 +1,6 @@
-"""The project's layout as issue 14 set it: no import cycles, no sys.path edits, short files, thin CLIs, a remote-code
-package that needs only torch + transformers, nothing shadowing installed packages, and train.py's config parsing."""
+"""The project's layout as issue 14 set it: no import cycles, no sys.path edits, no late imports, short files (the
+benchmarks too), thin CLIs, a remote-code package that needs only torch + transformers, nothing shadowing installed
+packages, benchmarks importable as a package, and train.py's config parsing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import yaml
 from kogner.training.cli import parse_arguments
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("kogner", "modeling_kogner", "data_scripts")
+PACKAGES = ("kogner", "modeling_kogner", "data_scripts", "benchmarks")
 ENTRY_POINTS = ("train.py", "app.py")
 MAX_LINES = 400
 MAX_CLI_LINES = 100
@@ -119,14 +120,48 @@ def test_sys_path_edit_finder() -> None:
     assert sys_path_edits("import sys\nprint(sys.path)\nfirst = sys.path[0]\n") == []
 
 
+def repository_python_files(skipped: set[str] = SKIPPED_DIRS) -> list[Path]:
+    """Every .py file of the repository outside hidden folders, build outputs and ``skipped``."""
+    return [path for path in sorted(REPO_ROOT.rglob("*.py"))
+            if not any(part.startswith(".") or part in skipped or part.endswith(".egg-info")
+                       for part in path.relative_to(REPO_ROOT).parts)]
+
+
 def test_no_sys_path_edits_outside_tests() -> None:
-    offenders = []
-    for path in sorted(REPO_ROOT.rglob("*.py")):
-        parts = path.relative_to(REPO_ROOT).parts
-        if any(part.startswith(".") or part in SKIPPED_DIRS or part.endswith(".egg-info") for part in parts):
-            continue
-        offenders += [f"{path.relative_to(REPO_ROOT)}:{line}" for line in sys_path_edits(path.read_text("utf-8"))]
+    files = repository_python_files()
+    assert REPO_ROOT / "benchmarks" / "common.py" in files and REPO_ROOT / "data_scripts" / "export_onnx.py" in files
+    offenders = [f"{path.relative_to(REPO_ROOT)}:{line}" for path in files
+                 for line in sys_path_edits(path.read_text("utf-8"))]
     assert not offenders, f"sys.path edited in {offenders}; the package is installed (pip install -e .)"
+
+
+def test_no_late_imports_anywhere() -> None:
+    """No E402 exemption comments: imports come first; environment defaults are set where they are read (a package's
+    ``__init__``, or ``main()`` for values read at run time), not between imports."""
+    marker = "noqa: " + "E402"  # split, so that this file does not match itself
+    offenders = [f"{path.relative_to(REPO_ROOT)}:{number}"
+                 for path in repository_python_files(SKIPPED_DIRS - {"tests"})
+                 for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1) if marker in line]
+    assert not offenders, f"late imports (E402) in {offenders}"
+
+
+def test_benchmarks_import_each_other_through_the_package() -> None:
+    """``from benchmarks.common import ...``, never ``from common import ...`` (that works only with the script's folder
+    on sys.path, i.e. ``python benchmarks/x.py``; the scripts run as ``python -m benchmarks.x``)."""
+    modules = {module: path for module, path in source_files().items() if module.startswith("benchmarks.")}
+    siblings = {module.rsplit(".", 1)[1] for module in modules}
+    assert {"common", "protocols", "speed"} <= siblings
+    offenders = [f"{path.relative_to(REPO_ROOT)}: {name}" for module, path in modules.items()
+                 for name, level in imported_names(module, path) if not level and name.split(".")[0] in siblings]
+    assert not offenders, offenders
+
+
+def test_benchmarks_package_is_the_repository_one() -> None:
+    """pysbd installs a top-level ``benchmarks`` package too: from the repository root, ours must win."""
+    completed = subprocess.run([sys.executable, "-c", "import benchmarks; print(benchmarks.__file__)"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert Path(completed.stdout.strip().splitlines()[-1]) == REPO_ROOT / "benchmarks" / "__init__.py"
 
 
 # app.py is the one file a Space runs (it may import nothing from the project), so it cannot be split into modules

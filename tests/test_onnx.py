@@ -8,11 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from kogner.onnx import KoGNERONNXModel, check_heads, export_onnx  # noqa: E402
-from modeling_kogner import KoGNERModel  # noqa: E402
+from kogner.onnx import KoGNERONNXModel, check_heads, export_onnx  # onnxruntime and onnxscript: required dependencies
+from modeling_kogner import KoGNERModel
 
 LABELS = ["drug", "disease"]
 TEXTS = [
