@@ -296,6 +296,8 @@ def test_a_document_the_model_fails_on_is_skipped_with_the_error(model_dir, tmp_
 def test_missing_and_unreadable_inputs_name_the_path(model_dir, tmp_path, monkeypatch):
     with pytest.raises(AnnotateInputError, match="missing.jsonl: no such file or folder"):
         annotate(model_dir, tmp_path / "missing.jsonl", tmp_path / "out")
+    with pytest.raises(AnnotateInputError, match="input missing.txt: no such file or folder"):
+        annotate(model_dir, "missing.txt", tmp_path / "out")
     with pytest.raises(AnnotateInputError, match="matches no file"):
         annotate(model_dir, f"{tmp_path}/*.txt", tmp_path / "out")
     (tmp_path / "corpus").mkdir()
@@ -327,6 +329,22 @@ def test_cli_runs_and_explains_itself(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(model_dir), "--labels", "x", "--input", "i", "--output", "o", "--shard-size", "0"])
     assert "--shard-size must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_onnx_runtime_backend_gives_the_entities_of_torch(model_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from kogner.onnx import export_onnx
+
+    export_onnx(KoGNERModel.from_pretrained(model_dir).eval(), tmp_path / "onnx")
+    source = write_jsonl(tmp_path / "in.jsonl")
+    annotate(model_dir, source, tmp_path / "torch")
+    annotate(tmp_path / "onnx", source, tmp_path / "out", backend="onnx")
+    assert_same_records(read_records(tmp_path / "out"), read_records(tmp_path / "torch"))
+    with pytest.raises(ValueError, match="entity index"):
+        annotate(tmp_path / "onnx", source, tmp_path / "link", backend="onnx", link=True)
+    with pytest.raises(FileNotFoundError, match="onnx_export.json"):
+        annotate(model_dir, source, tmp_path / "bad", backend="onnx")
 
 
 # --------------------------------------------------------------------------------------------- multi-process

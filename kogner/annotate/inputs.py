@@ -31,6 +31,7 @@ from kogner.checks import looks_like_path
 INPUT_FORMATS = ("auto", "txt", "jsonl", "pubtator", "datasets")
 DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 _GLOB_CHARACTERS = "*?["
+_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".pubtator")
 
 
 class AnnotateInputError(ValueError):
@@ -253,8 +254,9 @@ def open_source(spec: str, input_format: str = "auto", text_column: str = "text"
     path = Path(spec).expanduser()
     common = {"spec": spec, "max_chars": max_chars, "text_column": text_column, "id_column": id_column}
     is_dataset_folder = path.is_dir() and any((path / marker).is_file() for marker in DATASET_MARKERS)
-    if input_format == "datasets" or (input_format == "auto" and (is_dataset_folder or (
-            not path.exists() and not any(c in spec for c in _GLOB_CHARACTERS) and not looks_like_path(spec)))):
+    hub_id = (not path.exists() and not any(c in spec for c in _GLOB_CHARACTERS) and not looks_like_path(spec)
+              and path.suffix not in _FILE_SUFFIXES)
+    if input_format == "datasets" or (input_format == "auto" and (is_dataset_folder or hub_id)):
         dataset = load_dataset_source(spec, split)
         columns = list(dataset.column_names or [])
         if columns and text_column not in columns:
