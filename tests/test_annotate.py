@@ -105,6 +105,18 @@ def test_jsonl_input_gives_the_entities_of_batch_predict_entities(model_dir, exp
     assert f"{len(TEXTS)} of {len(TEXTS)} documents" in text and "documents/s" in text
 
 
+def test_sentence_splitting_and_an_empty_input(model_dir, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", TEXTS[3:5])
+    annotate(model_dir, source, tmp_path / "out", split_sentences=True)
+    wanted = KoGNERModel.from_pretrained(model_dir).batch_predict_entities(TEXTS[3:5], LABELS, threshold=0.3,
+                                                                           split_sentences=True)
+    assert [spans(r["entities"]) for r in read_records(tmp_path / "out")] == [spans(e) for e in wanted]
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["options"]["split_sentences"] is True
+    (tmp_path / "empty.jsonl").write_text("")
+    summary = annotate(model_dir, tmp_path / "empty.jsonl", tmp_path / "none")
+    assert summary["documents"] == summary["shards"] == 0 and read_records(tmp_path / "none") == []
+
+
 def test_text_folder_and_glob_give_one_document_per_file(model_dir, expected, tmp_path):
     corpus = tmp_path / "corpus"
     for n, text in enumerate(TEXTS[:3]):
