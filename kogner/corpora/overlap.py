@@ -23,9 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .pubtator import PubTatorDocument
+from .pubtator import PubTatorDocument, document_sentences
 from .registry import EVALUATION_CORPORA, SPLIT_FILES, load_benchmark, split_file
-from modeling_kogner.text_kogner import sentence_spans
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def sentence_key(text: str) -> str:
 @lru_cache(maxsize=8192)
 def document_keys(text: str) -> frozenset[str]:
     """The keys (longer than `MIN_KEY_CHARS`) of the pysbd sentences of ``text``."""
-    keys = (sentence_key(text[start:end]) for start, end in sentence_spans(text))
+    keys = (sentence_key(text[start:end]) for start, end in document_sentences(text))
     return frozenset(key for key in keys if len(key) > MIN_KEY_CHARS)
 
 
@@ -54,12 +53,17 @@ def token_keys(sentences: Iterable[Sequence[str]]) -> set[str]:
     return {key for key in keys if len(key) > MIN_KEY_CHARS}
 
 
-def reference_keys(references: Sequence[str], data_dir: str | os.PathLike[str] | None = None) -> set[str]:
+def reference_keys(references: Sequence[str], data_dir: str | os.PathLike[str] | None = None) -> frozenset[str]:
     """The sentence keys of the reference corpora: ``NAME`` (every split present) or ``NAME:SPLIT``.
 
-    A reference with no split file present is skipped with one warning line (a corpus that is not here is not
-    evaluated either).
+    A reference with no split file present is skipped with one log line (a corpus that is not here is not
+    evaluated either). Cached per (references, data_dir) within a process.
     """
+    return _reference_keys(tuple(references), None if data_dir is None else str(data_dir))
+
+
+@lru_cache(maxsize=16)
+def _reference_keys(references: tuple[str, ...], data_dir: str | None) -> frozenset[str]:
     keys: set[str] = set()
     for reference in references:
         name, separator, split = reference.rpartition(":")
@@ -70,7 +74,7 @@ def reference_keys(references: Sequence[str], data_dir: str | os.PathLike[str] |
                            split_file(name, splits[0], data_dir).parent)
         for split in present:
             keys |= token_keys(load_benchmark(name, split, data_dir=data_dir)["tokens"])
-    return keys
+    return frozenset(keys)
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def drop_overlapping(
     references: Sequence[str],
     data_dir: str | os.PathLike[str] | None = None,
     where: str = "PubTator documents",
-    keys: set[str] | None = None,
+    keys: set[str] | frozenset[str] | None = None,
 ) -> tuple[list[PubTatorDocument], OverlapReport]:
     """The documents that share no sentence with ``references`` (see `reference_keys`), and a report.
 
@@ -105,7 +109,7 @@ def drop_overlapping(
     """
     documents = list(documents)
     if keys is None:
-        keys = reference_keys(references, data_dir) if references else set()
+        keys = reference_keys(references, data_dir) if references else frozenset()
     shared = [overlapping(document, keys) for document in documents]
     kept = [document for document, drop in zip(documents, shared) if not drop]
     dropped = tuple(document.pmid for document, drop in zip(documents, shared) if drop)

@@ -32,6 +32,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,16 @@ class ConversionStats:
     per_type: dict[str, int] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=4096)
+def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """`sentence_spans` (pysbd) of a document text, cached: the overlap filter and the conversion share them."""
+    return tuple(sentence_spans(text))
+
+
 def _sentence_bounds(text: str, mentions: Iterable[PubTatorMention]) -> tuple[list[tuple[int, int]], int]:
     """pysbd's sentence spans of ``text``, with sentences that a mention straddles joined, and how many joins."""
     bounds: list[tuple[int, int]] = []
-    spans = sentence_spans(text)
+    spans = document_sentences(text)
     for start, end in spans:
         straddled = bounds and any(m.start < bounds[-1][1] < m.end or m.start < start < m.end for m in mentions)
         if straddled:
