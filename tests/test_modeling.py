@@ -94,8 +94,8 @@ def test_zero_dist_weight_contributes_no_gradient(tiny_encoder_dir):
     with_links, grads_with = gradients(toy_teacher())
     assert with_links.dist_loss.item() > 0  # the links are there and the distillation loss is computed
     _, grads_without = gradients(None)
-    for name, grad in grads_without.items():
-        assert torch.equal(grad, grads_with[name]), name
+    for name, grad in grads_without.items():  # the language path's gradients, summed in another order
+        torch.testing.assert_close(grad, grads_with[name], rtol=1e-5, atol=1e-7, msg=name)
     for name, grad in grads_with.items():
         if name.startswith("distillation_head"):
             assert torch.count_nonzero(grad) == 0, name

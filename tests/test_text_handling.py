@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from comparisons import assert_same_batches
 from modeling_kogner import KoGNERModel
 from modeling_kogner.text_kogner import label_prompts, sentence_spans
 
@@ -70,8 +71,9 @@ def test_batch_with_split_sentences_keeps_texts_apart(model):
     texts = [ABSTRACT, "", "Aspirin treats fever. Reye syndrome follows."]
     batch = model.batch_predict_entities(texts, LABELS, threshold=0.2, split_sentences=True)
     assert batch[1] == []
-    for text, entities in zip(texts, batch):
-        assert entities == model.predict_entities(text, LABELS, threshold=0.2, split_sentences=True)
+    assert sum(map(len, batch)) > 0  # the comparison is not vacuous
+    assert_same_batches(batch, [model.predict_entities(text, LABELS, threshold=0.2, split_sentences=True)
+                                for text in texts])
 
 
 def test_split_sentences_checks_its_arguments_even_without_text(model):

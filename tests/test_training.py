@@ -67,7 +67,8 @@ def toy_args(encoder: Path, data: Path, teacher: Path, output: Path, *extra: str
 @pytest.fixture(scope="module")
 def trained_run(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, tmp_path_factory):
     output = tmp_path_factory.mktemp("run") / "model"
-    results = train.main(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, output))
+    results = train.main(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, output,
+                                  "--threshold_dev_data", f"{toy_data_dir}:validation"))
     return output, results
 
 
@@ -92,6 +93,22 @@ def test_saved_model_loads_and_card_has_metrics(trained_run):
     (name, scores), = results.items()
     assert name in card.text and f"| {scores['f1'] * 100:.1f} |" in card.text
     assert "trust_remote_code=True" in card.text
+
+
+def test_threshold_chosen_on_dev_is_what_the_config_card_and_scores_hold(trained_run):
+    from huggingface_hub import ModelCard
+
+    output, results = trained_run
+    choice = json.loads((output / "training_log.json").read_text())["threshold_choice"]
+    assert len(choice["dev_sets"]) == 1 and choice["dev_sets"][0].endswith(":validation")
+    threshold = json.loads((output / "config.json").read_text())["threshold"]
+    assert threshold == choice["threshold"] and choice["mean_f1"] == max(p["mean"] for p in choice["curve"].values())
+    saved = json.loads((output / "eval_results.json").read_text())
+    assert saved and all(scores["threshold"] == threshold for scores in saved.values())
+    card = ModelCard.load(output / "README.md")
+    assert f"| {threshold:g}, chosen after training: best mean F1" in card.text
+    f1s = [entry.metric_value for entry in card.data.eval_results if entry.metric_type == "f1"]
+    assert f1s == [round(scores["f1"] * 100, 1) for scores in saved.values()]
 
 
 def test_evaluation_matches_seqeval_on_flat_data(trained_run, toy_data_dir):
@@ -334,6 +351,7 @@ def test_label_implications_make_extra_positives(tiny_encoder_dir):
     (["--encoder", "./no/such/encoder"], "--encoder"),
     (["--model_name_or_path", "/no/such/model"], "--model_name_or_path"),
     (["--threshold", "1.5"], "--threshold"),
+    (["--threshold_dev_data", "ncbi_disease:test"], "--threshold_dev_data"),
     (["--linking_name_candidates", "some"], "--linking_name_candidates"),
     (["--linking_name_candidates", "-2"], "--linking_name_candidates"),
 ])

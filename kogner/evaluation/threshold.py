@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from kogner.atomic import atomic_write_json
+
 from .metrics import Span, gold_spans, span_scores
 
 ScoredSpan = tuple[int, int, str, float]
@@ -44,11 +46,11 @@ class ThresholdChoice:
         return asdict(self)
 
 
-def check_dev_names(names: Sequence[str]) -> None:
+def check_dev_names(names: Sequence[str], where: str = "threshold selection") -> None:
     """Refuse test splits: a name ``X:test`` (the evaluation sets' naming) cannot tune anything."""
     leaked = [name for name in names if name.rsplit(":", 1)[-1] == "test"]
     if leaked:
-        raise TestSplitError(f"threshold selection got test split(s) {leaked}: choose on validation splits only")
+        raise TestSplitError(f"{where} got test split(s) {leaked}: choose on validation splits only")
     if not names:
         raise ValueError("threshold selection needs at least one dev set")
 
@@ -108,7 +110,7 @@ def write_threshold(model_dir: str | Path, threshold: float) -> None:
         raise FileNotFoundError(f"{path}: no saved model config to write the threshold into")
     config = json.loads(path.read_text(encoding="utf-8"))
     config["threshold"] = threshold
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_json(path, config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
+from kogner.evaluation.threshold import check_dev_names
 from modeling_kogner.configuration_kogner import (ALL_NAMES, DISTILLATION_LOSSES, LINKING_QUERIES,
                                                    parse_name_candidates)
 
@@ -98,6 +99,15 @@ class DataArguments:
         metadata={"help": "sources scored after training for the final table and the model card (default split: "
                   "test); 'benchmarks' = every benchmark corpus present"},
     )
+    threshold_dev_data: list[str] = field(
+        default_factory=list,
+        metadata={"help": "after training, choose the decision threshold on these dev sources (default split: "
+                  "validation; test splits are refused): best mean F1 over them (kogner.evaluation.threshold). The "
+                  "choice replaces --threshold in the saved config, scores the test sets and is stated on the card"},
+    )
+    max_threshold_dev_samples: int | None = field(
+        default=None, metadata={"help": "use only the first N sentences per --threshold_dev_data set"}
+    )
     data_dir: str | None = field(
         default=None, metadata={"help": "benchmark folder (default: $KOGNER_DATA_DIR or ../shared/data/benchmarks)"}
     )
@@ -126,11 +136,13 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N sentences per eval set"})
 
     def __post_init__(self) -> None:
-        for name in ("max_train_samples", "max_eval_samples"):
+        for name in ("max_train_samples", "max_eval_samples", "max_threshold_dev_samples"):
             check_positive(getattr(self, name), f"--{name}", allow_none=True)
         for name in ("num_negative_labels", "num_teacher_negatives"):
             check_non_negative(getattr(self, name), f"--{name}")
         parse_source_weights(self.train_weights)  # fail at parse time, naming the bad item
+        if self.threshold_dev_data:
+            check_dev_names(self.threshold_dev_data, where="--threshold_dev_data")
 
 
 @dataclass
@@ -145,7 +157,7 @@ class KoGNERTrainingArguments(TrainingArguments):
         default=None, metadata={"help": "learning rate of the pretrained encoder(s); default: learning_rate"}
     )
     loss_balance: str = field(
-        default="none",
+        default="running_mean",
         metadata={"help": "'none': loss = a*lang_loss + b*dist_loss; 'running_mean': each term divided by a running "
                   "mean of its own value, so a and b stay the terms' shares of the loss (kogner.training.balance)",
                   "choices": list(LOSS_BALANCES)},

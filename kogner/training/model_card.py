@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -164,12 +165,44 @@ def teacher_section(teacher: dict[str, Any] | None) -> str:
     return table
 
 
+class CardMismatchError(ValueError):
+    """A card was asked to state something its model is not (another threshold, another model's scores)."""
+
+
+def check_card_facts(threshold: float, results: dict[str, dict[str, Any]], info: dict[str, Any]) -> None:
+    """Refuse a threshold choice or scores that do not belong to a model whose config holds ``threshold``: each
+    result records the threshold it was scored at (KoGNERTrainer does), the choice the threshold it chose."""
+    choice = info.get("threshold_choice")
+    if choice is not None and not math.isclose(float(choice["threshold"]), threshold, abs_tol=1e-9):
+        raise CardMismatchError(f"the card would state threshold {choice['threshold']} chosen on dev, but the "
+                                f"model's config holds {threshold}: write the choice into the config first")
+    for name, scores in results.items():
+        scored_at = scores.get("threshold")
+        if scored_at is None:
+            raise CardMismatchError(f"the scores of {name!r} do not say at which threshold they were made: only "
+                                    "scores of this model at its own threshold go on its card")
+        if not math.isclose(float(scored_at), threshold, abs_tol=1e-9):
+            raise CardMismatchError(f"the scores of {name!r} were made at threshold {scored_at}, but the model's "
+                                    f"config holds {threshold}: they are another model's scores")
+
+
+def threshold_statement(threshold: float, info: dict[str, Any]) -> str:
+    """The threshold and how it was chosen, for the card's model table."""
+    choice = info.get("threshold_choice")
+    if choice is None:
+        return f"{threshold:g} (set in the training options; not chosen on dev data)"
+    return (f"{threshold:g}, chosen after training: best mean F1 ({100 * choice['mean_f1']:.1f}) over the dev sets "
+            f"{', '.join(choice['dev_sets'])} on the grid {min(map(float, choice['curve']))}-"
+            f"{max(map(float, choice['curve']))}")
+
+
 def build_model_card(
     model: Any, args: Any, results: dict[str, dict[str, Any]], info: dict[str, Any] | None = None
 ) -> ModelCard:
     """The card as a `huggingface_hub.ModelCard` (``card.data.eval_results`` holds the evaluations)."""
     info = dict(info or {})
     config = model.config
+    check_card_facts(config.threshold, results, info)
     corpora = corpus_sources(resolve_data_dir(info.get("data_dir")))
     model_name = card_model_name(args, info)
     train_datasets = [split_source(s, "")[0] for s in info.get("train_data") or []]
@@ -219,7 +252,7 @@ def build_model_card(
         "max span width (words)": config.max_width,
         "span/label hidden size": config.hidden_size,
         "dropout": config.dropout,
-        "default threshold": config.threshold,
+        "decision threshold (`threshold` in config.json)": threshold_statement(config.threshold, info),
     }
     evaluation = (
         "Strict span-level matching (start, end and type must all match), micro-averaged, in percent.\n\n"

@@ -7,9 +7,11 @@ import logging
 import os
 import shutil
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accelerate.utils import broadcast_object_list
 from transformers import set_seed
 
 from kogner.atomic import atomic_write_json, partial_path, publish_folder
@@ -20,9 +22,10 @@ from kogner.corpora.linking import link_corpus
 from kogner.corpora.mix import label_pool, load_training_mix, parse_source_weights, resolve_eval_sets
 from kogner.defaults import MINILM_ALIAS, MINILM_HUB_ID, resolve_encoder
 from kogner.evaluation.evaluate import markdown_table
+from kogner.evaluation.threshold import model_scored_predict, select_threshold, write_threshold
 
 from .collator import KoGNERDataCollator, TeacherTable
-from .linking_heads import fit_linking_heads, training_links
+from .linking_heads import fit_linking_heads, full_entity_index, training_links
 from .trainer import KoGNERTrainer
 
 logger = logging.getLogger("kogner.train")
@@ -46,7 +49,7 @@ def load_teacher(directory: str) -> tuple[TeacherTable, dict[str, Any], EntityIn
         "TransR MRR / Hits@10": [metrics.get("transr", {}).get(key, "n/a") for key in ("mrr", "hits_at_10")],
         "entities with a trained Z'' (distillation targets)": f"{int(teacher.covered.sum())} of {len(teacher)}",
     }
-    index = EntityIndex(teacher.kg_ids, teacher.names, teacher.vectors, teacher.types)
+    index = EntityIndex(teacher.kg_ids, teacher.names, teacher.vectors, teacher.types, teacher.synonyms, teacher.xrefs)
     return TeacherTable(teacher.vectors, teacher.covered_index), summary, index
 
 
@@ -114,115 +117,197 @@ def check_world_size(training_args: Any) -> None:
         )
 
 
+@dataclass
+class TrainingRun:
+    """What the steps of `run_training` hand on to each other."""
+
+    model: KoGNERModel
+    base_encoder: str
+    teacher: TeacherTable | None = None
+    teacher_summary: dict[str, Any] | None = None
+    entity_index: EntityIndex | None = None
+    train_dataset: Any = None
+    corpus_links: dict[str, Any] | None = None
+    link_counts: Counter = field(default_factory=Counter)
+    collator: KoGNERDataCollator | None = None
+    trainer: KoGNERTrainer | None = None
+    linking_fit: dict[str, Any] | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[str, Any]:
-    """Train, evaluate and save; returns the final evaluation results per set."""
+    """Train, fit the linking heads, save, choose the threshold on dev, score the test sets, write the card and
+    logs; returns the test results per set. Every source is resolved before training starts."""
     check_world_size(training_args)
     set_seed(training_args.seed)
-    teacher, teacher_summary = None, None
-    if data_args.teacher and model_args.dist_weight > 0:
-        teacher, teacher_summary, entity_index = load_teacher(data_args.teacher)
-    model, base_encoder = build_model(model_args, teacher.dim if teacher else 0)
-    if teacher is not None:
-        model.entity_index = entity_index  # saved with the model: predict_entities(..., link=True)
-
-    train_dataset = load_training_mix(data_args.train_data, data_args.data_dir, training_args.seed,
-                                      parse_source_weights(data_args.train_weights))
-    if data_args.max_train_samples:
-        train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
-    corpus_links = None
-    if teacher is not None and data_args.link_corpora:
-        train_dataset, corpus_links = link_corpus(train_dataset, entity_index)
-        logger.info("gold spans linked to teacher entities by name: %d of %d (%.1f%%)", corpus_links["linked"],
-                    corpus_links["mentions"], 100 * corpus_links["share_linked"])
-    link_counts = check_links(train_dataset, teacher) if teacher else Counter()
+    run = start_run(model_args, data_args)
+    load_training_data(run, data_args, training_args.seed)
     eval_sets = _eval_sets(data_args.eval_data, data_args, "validation")
-    test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets  # resolved now: fail before training
-    collator = KoGNERDataCollator.from_model(
+    test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets
+    dev_sets = _eval_sets(data_args.threshold_dev_data, data_args, "validation", data_args.max_threshold_dev_samples)
+    run.trainer = build_trainer(run, data_args, training_args, eval_sets)
+    run.trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    fit_linking(run, training_args)
+    if run.teacher is not None:  # issue 30: the saved index = the teacher's entities + the KG's lexicon (by name)
+        run.model.entity_index = full_entity_index(run.entity_index, run.teacher_summary["knowledge graph"])
+    save_final_model(run.trainer, training_args.output_dir)  # before evaluating: a failure there must not lose it
+    if dev_sets:
+        choose_threshold_on_dev(run.trainer, dev_sets, training_args.output_dir)
+    run.results = score_test_sets(run.trainer, test_sets)
+    write_run_outputs(run, training_args)
+    if training_args.push_to_hub:
+        run.trainer.push_to_hub(commit_message="KoGNER model trained with train.py")
+    return run.results
+
+
+def start_run(model_args: Any, data_args: Any) -> TrainingRun:
+    """The teacher (when distilling) and the model to train, with the entity index it links to."""
+    if not (data_args.teacher and model_args.dist_weight > 0):
+        return TrainingRun(*build_model(model_args, 0))
+    teacher, summary, entity_index = load_teacher(data_args.teacher)
+    model, base_encoder = build_model(model_args, teacher.dim)
+    model.entity_index = entity_index  # saved with the model: predict_entities(..., link=True)
+    return TrainingRun(model, base_encoder, teacher, summary, entity_index)
+
+
+def load_training_data(run: TrainingRun, data_args: Any, seed: int) -> None:
+    """The training mix, its gold spans linked to the teacher's entities by name, and the count of known links."""
+    dataset = load_training_mix(data_args.train_data, data_args.data_dir, seed,
+                                parse_source_weights(data_args.train_weights))
+    if data_args.max_train_samples:
+        dataset = dataset.select(range(min(data_args.max_train_samples, len(dataset))))
+    if run.teacher is not None and data_args.link_corpora:
+        dataset, run.corpus_links = link_corpus(dataset, run.entity_index)
+        logger.info("gold spans linked to teacher entities by name: %d of %d (%.1f%%)", run.corpus_links["linked"],
+                    run.corpus_links["mentions"], 100 * run.corpus_links["share_linked"])
+    run.link_counts = check_links(dataset, run.teacher) if run.teacher else Counter()
+    run.train_dataset = dataset
+
+
+def build_trainer(run: TrainingRun, data_args: Any, training_args: Any,
+                  eval_sets: dict[str, tuple[Any, list[str]]]) -> KoGNERTrainer:
+    """The collator (negatives, implications, teacher) and the KoGNERTrainer with the card's facts."""
+    model = run.model
+    run.collator = collator = KoGNERDataCollator.from_model(
         model,
-        teacher=teacher,
-        negative_label_pool=label_pool([train_dataset]),
+        teacher=run.teacher,
+        negative_label_pool=label_pool([run.train_dataset]),
         num_negative_labels=data_args.num_negative_labels,
         label_implications=parse_label_implications(data_args.label_implications),
         # only the contrastive loss uses them; drawing none keeps the sampler's stream (and MSE runs) as before
         num_teacher_negatives=data_args.num_teacher_negatives if model.config.distillation_loss == "contrastive" else 0,
         seed=training_args.seed,
     )
-    card_info = {
-        "base_encoder": base_encoder,
-        "encoder_learning_rate": training_args.encoder_learning_rate,
-        "teacher": teacher_summary,
-        "data": {
-            "training sources": ", ".join(data_args.train_data),
-            "source weights": ", ".join(data_args.train_weights) or "none (sampled by size)",
-            "training sentences": len(train_dataset),
-            "kge links known to the teacher": link_counts.get("known", 0),
-            "gold spans linked by name": (f"{corpus_links['linked']} of {corpus_links['mentions']}"
-                                          if corpus_links else "no"),
-            "entity types": ", ".join(label_pool([train_dataset])),
-            "label implications": ", ".join(data_args.label_implications) or "none",
-        },
-        "training_scale": f"{len(train_dataset)} sentences from {', '.join(data_args.train_data)}",
-        # for the card's sources, licences and model-index (see kogner.training.model_card)
-        "train_data": list(data_args.train_data), "eval_data": list(data_args.eval_data or []),
-        "sources": [*data_args.train_data, *(data_args.eval_data or []), *(data_args.test_data or [])],
-        "data_dir": data_args.data_dir,
-    }
     if training_args.device.type == "cpu":
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every loader
     eval_dataset, eval_labels = trainer_eval_sets(eval_sets)
     check_best_metric(training_args, eval_sets)
-    trainer = KoGNERTrainer(
+    return KoGNERTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_dataset,
+        train_dataset=run.train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collator,
         processing_class=model.tokenizer,
         eval_labels=eval_labels,
         encoder_learning_rate=training_args.encoder_learning_rate,
-        card_info=card_info,
+        card_info=card_facts(run, data_args, training_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    if collator.stats:
-        logger.info("collator counts: %s", dict(collator.stats))
 
-    linking_fit = None
-    if teacher is not None and training_args.linking_fit_steps:
-        sentences, spans, rows = training_links(train_dataset, entity_index.row_of, model.config.max_width,
+
+def card_facts(run: TrainingRun, data_args: Any, training_args: Any) -> dict[str, Any]:
+    """The facts of this run that the model card states (see kogner.training.model_card)."""
+    links = run.corpus_links
+    return {
+        "base_encoder": run.base_encoder,
+        "encoder_learning_rate": training_args.encoder_learning_rate,
+        "teacher": run.teacher_summary,
+        "data": {
+            "training sources": ", ".join(data_args.train_data),
+            "source weights": ", ".join(data_args.train_weights) or "none (sampled by size)",
+            "training sentences": len(run.train_dataset),
+            "kge links known to the teacher": run.link_counts.get("known", 0),
+            "gold spans linked by name": f"{links['linked']} of {links['mentions']}" if links else "no",
+            "entity types": ", ".join(label_pool([run.train_dataset])),
+            "label implications": ", ".join(data_args.label_implications) or "none",
+        },
+        "training_scale": f"{len(run.train_dataset)} sentences from {', '.join(data_args.train_data)}",
+        "train_data": list(data_args.train_data), "eval_data": list(data_args.eval_data or []),
+        "sources": [*data_args.train_data, *(data_args.eval_data or []), *(data_args.test_data or []),
+                    *(data_args.threshold_dev_data or [])],
+        "data_dir": data_args.data_dir,
+    }
+
+
+def fit_linking(run: TrainingRun, training_args: Any) -> None:
+    """Fit the linking heads on the training links (student frozen), or say why not and what link=True will do."""
+    if run.collator is not None and run.collator.stats:
+        logger.info("collator counts: %s", dict(run.collator.stats))
+    if run.teacher is None:
+        return
+    model = run.model
+    if not training_args.linking_fit_steps:
+        run.linking_fit = {"skipped": "--linking_fit_steps 0"}
+    else:
+        sentences, spans, rows = training_links(run.train_dataset, run.entity_index.row_of, model.config.max_width,
                                                 training_args.linking_fit_links, training_args.seed)
         if spans:
-            linking_fit = fit_linking_heads(model, sentences, spans, rows, steps=training_args.linking_fit_steps,
-                                            seed=training_args.seed, progress=not training_args.disable_tqdm)
-            trainer.card_info["linking_fit"] = linking_fit
+            run.linking_fit = fit_linking_heads(model, sentences, spans, rows, steps=training_args.linking_fit_steps,
+                                                seed=training_args.seed, progress=not training_args.disable_tqdm)
+            run.trainer.card_info["linking_fit"] = run.linking_fit
         else:
-            linking_fit = {"skipped": "no training link points at an entity of the index"}
-    elif teacher is not None:
-        linking_fit = {"skipped": "--linking_fit_steps 0"}
-    if linking_fit and "skipped" in linking_fit:
-        logger.warning("linking heads not fitted (%s): with linking_query=%r, link=True %s", linking_fit["skipped"],
-                       model.config.linking_query,
+            run.linking_fit = {"skipped": "no training link points at an entity of the index"}
+    if "skipped" in run.linking_fit:
+        logger.warning("linking heads not fitted (%s): with linking_query=%r, link=True %s",
+                       run.linking_fit["skipped"], model.config.linking_query,
                        "is refused until `python -m kogner.training.linking_heads` fits them"
                        if model.linking_head is not None else "links with the distillation head as trained")
-    save_final_model(trainer, training_args.output_dir)  # before evaluating: a failure there must not lose it
-    results: dict[str, dict[str, Any]] = {}
-    if test_sets:
-        trainer.eval_labels.update({name: labels for name, (_, labels) in test_sets.items()})
-        trainer.last_eval_results.clear()  # the card shows the test sets only
-        trainer.evaluate({name: dataset for name, (dataset, _) in test_sets.items()}, metric_key_prefix="test")
-        results = {name: trainer.last_eval_results[name] for name in test_sets}
+
+
+def choose_threshold_on_dev(trainer: KoGNERTrainer, dev_sets: dict[str, tuple[Any, list[str]]],
+                            output_dir: str) -> None:
+    """Choose the threshold with the best mean dev F1 (on the main process; every process gets it), set it in the
+    model's config, the saved ``config.json`` and the card's facts."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    choice: list[Any] = [None]
     if trainer.is_world_process_zero():
-        trainer.create_model_card()
-        atomic_write_json(Path(training_args.output_dir, "eval_results.json"), results)
-        run_log = {"world_size": training_args.world_size, "device": str(training_args.device),
-                   "kge_links": dict(link_counts), "corpus_links": corpus_links, "linking_fit": linking_fit,
-                   "log_history": trainer.state.log_history}
-        atomic_write_json(Path(training_args.output_dir, "training_log.json"), run_log)
-        if results:
-            print("\n" + markdown_table(results) + "\n", flush=True)
-        print(f"model saved to {training_args.output_dir}", flush=True)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(commit_message="KoGNER model trained with train.py")
-    return results
+        predict = model_scored_predict(model.eval(), trainer.args.per_device_eval_batch_size)
+        choice[0] = select_threshold(predict, dev_sets)[0].to_dict()
+    choice = broadcast_object_list(choice)
+    threshold = choice[0]["threshold"]
+    model.config.threshold = threshold
+    if trainer.is_world_process_zero():
+        write_threshold(output_dir, threshold)
+        print(f"threshold {threshold:g}: best mean F1 {100 * choice[0]['mean_f1']:.1f} over the dev sets "
+              f"{', '.join(choice[0]['dev_sets'])}", flush=True)
+    trainer.card_info["threshold_choice"] = choice[0]
+
+
+def score_test_sets(trainer: KoGNERTrainer, test_sets: dict[str, tuple[Any, list[str]]]) -> dict[str, Any]:
+    """Strict span scores of each test set at the model's threshold (the card shows these only)."""
+    if not test_sets:
+        return {}
+    trainer.eval_labels.update({name: labels for name, (_, labels) in test_sets.items()})
+    trainer.last_eval_results.clear()
+    trainer.evaluate({name: dataset for name, (dataset, _) in test_sets.items()}, metric_key_prefix="test")
+    return {name: trainer.last_eval_results[name] for name in test_sets}
+
+
+def write_run_outputs(run: TrainingRun, training_args: Any) -> None:
+    """The card, ``eval_results.json`` and ``training_log.json`` (main process), and the results table."""
+    trainer = run.trainer
+    if not trainer.is_world_process_zero():
+        return
+    trainer.create_model_card()
+    output_dir = Path(training_args.output_dir)
+    atomic_write_json(output_dir / "eval_results.json", run.results)
+    atomic_write_json(output_dir / "training_log.json", {
+        "world_size": training_args.world_size, "device": str(training_args.device),
+        "kge_links": dict(run.link_counts), "corpus_links": run.corpus_links, "linking_fit": run.linking_fit,
+        "threshold_choice": trainer.card_info.get("threshold_choice"), "log_history": trainer.state.log_history})
+    if run.results:
+        print("\n" + markdown_table(run.results) + "\n", flush=True)
+    print(f"model saved to {training_args.output_dir}", flush=True)
 
 
 def trainer_eval_sets(eval_sets: dict[str, tuple[Any, list[str]]]) -> tuple[Any, dict[str, list[str]]]:
@@ -266,13 +351,15 @@ def save_final_model(trainer: Any, output_dir: str) -> None:
         publish_folder(staging, output_dir, marker="config.json")
 
 
-def _eval_sets(sources: list[str], data_args: Any, default_split: str) -> dict[str, tuple[Any, list[str]]]:
+def _eval_sets(sources: list[str], data_args: Any, default_split: str,
+               limit: int | None = None) -> dict[str, tuple[Any, list[str]]]:
+    """``{name: (dataset, label prompts)}`` of ``sources``, each cut to its first ``limit`` sentences (default:
+    ``--max_eval_samples``)."""
     if not sources:
         return {}
     resolved = resolve_eval_sets(sources, data_args.data_dir, default_split)
-    if data_args.max_eval_samples:
-        resolved = {
-            name: (dataset.select(range(min(data_args.max_eval_samples, len(dataset)))), labels)
-            for name, (dataset, labels) in resolved.items()
-        }
+    limit = limit or data_args.max_eval_samples
+    if limit:
+        resolved = {name: (dataset.select(range(min(limit, len(dataset)))), labels)
+                    for name, (dataset, labels) in resolved.items()}
     return resolved

@@ -175,6 +175,7 @@ class KoGNERTrainer(Trainer):
             predicted, gold = gather_object(predicted), gather_object(gold)
         scores = span_scores(gold, predicted)
         scores["labels"] = labels
+        scores["threshold"] = self.accelerator.unwrap_model(self.model).config.threshold  # what the card checks
         self.last_eval_results[name] = scores
         metrics = {f"{metric_key_prefix}_{key}": scores[key] for key in ("precision", "recall", "f1")}
         for label in dict.fromkeys([*labels, *scores["per_label"]]):  # every prompt, even if never predicted
