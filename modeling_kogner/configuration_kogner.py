@@ -77,6 +77,9 @@ class KoGNERConfig(PretrainedConfig):
             with ``"all"`` any in the index (the vectors then choose among same-name entities and link spans named
             like none; chosen on the generated KG's validation split, BENCHMARKS.md "Entity linking"). 0 links by
             the vectors alone.
+        linking_nil_threshold (`float`, *optional*, defaults to `None`):
+            With ``link=True``, a span that no entity name or synonym matches and whose nearest entity (by vector)
+            scores a cosine below this links to nothing (``kg_id`` None); ``None`` always links.
         lang_weight (`float`, *optional*, defaults to 0.8): weight ``a`` of the language (BCE) loss.
         dist_weight (`float`, *optional*, defaults to 0.2): weight ``b`` of the distillation (MSE) loss.
         focal_alpha (`float`, *optional*, defaults to -1): focal-loss alpha; negative disables the alpha term.
@@ -110,6 +113,7 @@ class KoGNERConfig(PretrainedConfig):
         distillation_temperature: float = 0.05,
         linking_query: str = "mean_tokens",
         linking_name_candidates: int | str = ALL_NAMES,
+        linking_nil_threshold: float | None = None,
         lang_weight: float = 0.8,
         dist_weight: float = 0.2,
         focal_alpha: float = -1.0,
@@ -155,6 +159,7 @@ class KoGNERConfig(PretrainedConfig):
         self.distillation_temperature = distillation_temperature
         self.linking_query = linking_query
         self.linking_name_candidates = linking_name_candidates
+        self.linking_nil_threshold = linking_nil_threshold
         self.lang_weight = lang_weight
         self.dist_weight = dist_weight
         self.focal_alpha = focal_alpha

@@ -1,142 +1,72 @@
-"""Entity linking: a span is linked to the KG entity whose teacher vector is nearest to it in a shared space.
+"""Entity linking: a span is linked to a KG entity of a compatible type, found by name or by its vector.
 
 Two queries (``config.linking_query``). ``"mean_tokens"`` (default): the mean of the distilled encoder's sub-token
 states over the span, mapped by the linking head's ``query_projection``; entities ``H`` by its
 ``entity_projection``; both maps fitted for retrieval after training (`kogner.training.linking_heads`). ``"span"``:
 the distillation space itself, where training pulls ``MLP_span(span)`` towards ``MLP_dist(H_e)`` for spans linked to
-entity ``e`` (paper eq. 6); the span vector is trained to type spans, so it keeps less of their identity. Either
-way a span is linked to the entity whose vector is nearest by cosine similarity. The entities (KG ids, names, types
-and teacher vectors ``H``) form an [`EntityIndex`], saved next to the weights as ``entity_index.safetensors``
-(``H``, float16) and ``entity_index.json`` (ids, names, types) when the model was trained with a teacher. Imports
-only torch, transformers (and safetensors, one of its dependencies).
+entity ``e`` (paper eq. 6). The entities form an [`EntityIndex`] (`index_kogner`) saved next to the weights.
+
+``link=True`` (`add_links`): candidates are the entities whose name or synonym equals the span's text after
+`names_kogner.normalize_name` (case, plurals, hyphens, Greek letters), restricted to the KG types the predicted label
+may denote (`label_kg_types`; a label naming no KG type allows any type, and the output says so); vectors rank them
+(cosine of the span's query with the entity's teacher vector, or, for an entity without one, with the query of its
+name read alone) and link spans no name matches (nearest teacher vector of a compatible type). A link found by
+vector alone whose cosine is below ``config.linking_nil_threshold`` is no link (``kg_id`` None). Imports only torch,
+transformers (and safetensors, one of its dependencies).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from .configuration_kogner import ALL_NAMES
-from .processing_kogner import normalize_mention
+from .index_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, EntityIndex
+from .names_kogner import normalize_name
+from .processing_kogner import split_words
 
-ENTITY_INDEX_VECTORS = "entity_index.safetensors"
-ENTITY_INDEX_TABLE = "entity_index.json"
+__all__ = ["ENTITY_INDEX_TABLE", "ENTITY_INDEX_VECTORS", "EntityIndex", "add_links", "check_linkable",
+           "label_kg_types", "link_mentions", "link_spans", "rank_entities"]
+
 NO_INDEX_MESSAGE = (
     "link=True needs the model's entity index ({files}), which is saved with a model trained with a teacher "
     "(train.py --teacher DIR with dist_weight > 0); this model has none. Set one with "
     "model.entity_index = EntityIndex(kg_ids, names, teacher_vectors)."
 )
+# Words of an entity label -> the KG types it may denote, best first (a label is matched word by word, after
+# normalize_name; "cell line" is tried before "cell").
+LABEL_WORDS_KG_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cell line", ("cell line",)), ("cell type", ("cell type",)),
+    ("gene", ("gene",)), ("protein", ("gene",)), ("dna", ("gene",)), ("rna", ("gene",)), ("enzyme", ("gene",)),
+    ("receptor", ("gene",)),
+    ("disease", ("disease", "phenotype")), ("disorder", ("disease", "phenotype")),
+    ("syndrome", ("disease", "phenotype")), ("cancer", ("disease",)), ("tumor", ("disease",)),
+    ("phenotype", ("phenotype", "disease")), ("symptom", ("phenotype", "disease")),
+    ("sign", ("phenotype", "disease")),
+    ("chemical", ("chemical",)), ("drug", ("chemical",)), ("compound", ("chemical",)),
+    ("medication", ("chemical",)), ("molecule", ("chemical",)), ("metabolite", ("chemical",)),
+    ("organism", ("organism",)), ("species", ("organism",)), ("taxon", ("organism",)),
+    ("bacterium", ("organism",)), ("virus", ("organism",)),
+    ("anatomy", ("anatomy",)), ("anatomical", ("anatomy",)), ("tissue", ("anatomy",)), ("organ", ("anatomy",)),
+    ("body part", ("anatomy",)), ("cell", ("cell type", "cell line")),
+)
 
 
-class EntityIndex:
-    """The KG entities a model links spans to: ids, names, types and their teacher vectors ``H`` ``[M, r]``."""
-
-    def __init__(
-        self, kg_ids: Sequence[str], names: Sequence[str], vectors: torch.Tensor, types: Sequence[str] | None = None
-    ) -> None:
-        if vectors.dim() != 2 or vectors.shape[0] != len(kg_ids):
-            raise ValueError(f"entity index: {len(kg_ids)} ids but vectors of shape {list(vectors.shape)}")
-        if len(names) != len(kg_ids) or (types is not None and len(types) != len(kg_ids)):
-            raise ValueError(f"entity index: {len(kg_ids)} ids, {len(names)} names, "
-                             f"{len(types) if types is not None else 'no'} types")
-        if len(kg_ids) == 0:
-            raise ValueError("entity index: no entities")
-        self.kg_ids = list(kg_ids)
-        self.names = list(names)
-        self.types = list(types) if types is not None else [""] * len(self.kg_ids)
-        self.vectors = vectors.detach().float().cpu()
-        self._projected: tuple[tuple, torch.Tensor] | None = None
-        self._row_of: dict[str, int] | None = None
-        self._rows_by_name: dict[str, list[int]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.kg_ids)
-
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
-
-    @property
-    def row_of(self) -> dict[str, int]:
-        """KG id -> row of the index (the first row of an id listed twice)."""
-        if self._row_of is None:
-            self._row_of = {}
-            for row, kg_id in enumerate(self.kg_ids):
-                self._row_of.setdefault(kg_id, row)
-        return self._row_of
-
-    def rows_named(self, text: str) -> list[int]:
-        """Rows of the entities whose name equals ``text`` after `normalize_mention` (case-folded, words as the model
-        splits them), in index order."""
-        if self._rows_by_name is None:
-            self._rows_by_name = {}
-            for row, name in enumerate(self.names):
-                self._rows_by_name.setdefault(normalize_mention(name), []).append(row)
-        return self._rows_by_name.get(normalize_mention(text), [])
-
-    def save(self, directory: str | os.PathLike) -> None:
-        """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking) and the table."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({"vectors": self.vectors.half().contiguous()}, str(directory / ENTITY_INDEX_VECTORS),
-                  metadata={"entities": str(len(self))})
-        table = {"kg_ids": self.kg_ids, "names": self.names, "types": self.types}
-        (directory / ENTITY_INDEX_TABLE).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> "EntityIndex":
-        """Read an index written by [`save`]; a missing or inconsistent file raises an error naming it."""
-        return cls.from_files(Path(directory) / ENTITY_INDEX_TABLE, Path(directory) / ENTITY_INDEX_VECTORS)
-
-    @classmethod
-    def from_files(cls, table_path: str | os.PathLike, vectors_path: str | os.PathLike) -> "EntityIndex":
-        from safetensors.torch import load_file
-
-        for path in (table_path, vectors_path):
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"entity index file {path} is missing")
-        table = json.loads(Path(table_path).read_text(encoding="utf-8"))
-        vectors = load_file(str(vectors_path)).get("vectors")
-        if vectors is None:
-            raise ValueError(f"{vectors_path} has no tensor 'vectors'")
-        try:
-            return cls(table["kg_ids"], table["names"], vectors, table.get("types"))
-        except (KeyError, ValueError) as error:
-            raise ValueError(f"{table_path} and {vectors_path} do not form an entity index: {error}") from error
-
-    @classmethod
-    def find(cls, name_or_path: Any, **hub_kwargs: Any) -> "EntityIndex | None":
-        """The index saved with a model (a local folder or a Hub repo), or ``None`` when it has none."""
-        if name_or_path is None:
-            return None
-        if Path(str(name_or_path)).is_dir():
-            directory = Path(str(name_or_path)) / hub_kwargs.get("subfolder", "")
-            has_index = (directory / ENTITY_INDEX_TABLE).is_file() or (directory / ENTITY_INDEX_VECTORS).is_file()
-            return cls.load(directory) if has_index else None
-        from transformers.utils import cached_file
-
-        keys = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
-        options = {key: hub_kwargs[key] for key in keys if key in hub_kwargs}
-        paths = [cached_file(str(name_or_path), name, _raise_exceptions_for_missing_entries=False,
-                             _raise_exceptions_for_connection_errors=False, **options)
-                 for name in (ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS)]
-        return cls.from_files(*paths) if all(paths) else None
-
-    def projected(self, entity_map: torch.nn.Linear) -> torch.Tensor:
-        """Unit-norm ``entity_map(H)`` ``[M, D]`` (cached while the map's weights are unchanged)."""
-        weight = entity_map.weight
-        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
-        if self._projected is None or self._projected[0] != key:
-            with torch.no_grad():
-                vectors = entity_map(self.vectors.to(weight.device, weight.dtype))
-            self._projected = (key, torch.nn.functional.normalize(vectors.float(), dim=-1))
-        return self._projected[1]
+def label_kg_types(label: str, kg_types: Sequence[str]) -> tuple[str, ...] | None:
+    """The KG types (among ``kg_types``) an entity predicted as ``label`` may link to, best first; ``None`` when the
+    label names none of them (it may then link to any type)."""
+    key = f" {normalize_name(label)} "
+    present = {normalize_name(t): t for t in kg_types}
+    found: list[str] = []
+    if key.strip() in present:
+        found.append(present[key.strip()])
+    for words, types in LABEL_WORDS_KG_TYPES:
+        if f" {words} " in key:
+            found += [present[normalize_name(t)] for t in types if normalize_name(t) in present]
+            if words in ("cell line", "cell type"):
+                key = key.replace(f" {words} ", " ")
+    return tuple(dict.fromkeys(found)) or None
 
 
 def check_linkable(model: Any) -> EntityIndex:
@@ -251,7 +181,7 @@ def rank_entities(
     found = []
     for span_scores, text, rows, values in zip(scores, texts, top_rows.tolist(), top_scores.tolist()):
         ranked = list(zip(rows, values))
-        named = set(index.rows_named(text)) if name_candidates != 0 else set()
+        named = {row for row in index.rows_named(text) if row < len(entities)} if name_candidates != 0 else set()
         if name_candidates != ALL_NAMES:
             named &= set(rows[:name_candidates])
         first = sorted(((row, float(span_scores[row])) for row in named), key=lambda pair: (-pair[1], pair[0]))
@@ -279,6 +209,75 @@ def link_spans(
     return rank_entities(queries, entities, texts, index, top_k, named)
 
 
+@torch.no_grad()
+def name_vectors(model: Any, index: EntityIndex, rows: Sequence[int], batch_size: int = 32) -> dict[int, torch.Tensor]:
+    """Unit-norm linking vectors of the names of entity ``rows``: the query of each name read alone, through the
+    query map (the text encoder's vector of the name); cached on the index while the map is unchanged."""
+    query_map = linking_maps(model)[0]
+    weight = query_map.weight
+    cache = index.name_vectors.setdefault((weight.data_ptr(), weight._version), {})
+    missing = [row for row in dict.fromkeys(rows) if row not in cache]
+    if missing:
+        words = [[word for word, _, _ in split_words(index.names[row])][: model.config.max_width] or [index.kg_ids[row]]
+                 for row in missing]
+        queries = linking_queries(model, words, [(number, 0, len(w) - 1) for number, w in enumerate(words)],
+                                  batch_size)
+        vectors = torch.nn.functional.normalize(query_map(queries.to(weight.device, weight.dtype)).float(), dim=-1)
+        cache.update(zip(missing, vectors.cpu()))
+    return {row: cache[row] for row in rows}
+
+
+def link_mentions(
+    model: Any,
+    batch_words: Sequence[Sequence[str]],
+    spans: Sequence[tuple[int, int, int]],
+    labels: Sequence[str],
+    top_k: int = 1,
+    batch_size: int = 8,
+    use_names: bool = True,
+    nil_threshold: float | None | str = "config",
+) -> list[dict[str, Any]]:
+    """Candidates of each ``(text index, start, end)`` span predicted as ``labels[k]`` (module docstring);
+    ``use_names=False`` ranks by the vectors alone; ``nil_threshold`` overrides ``config.linking_nil_threshold``.
+
+    Returns per span ``{"candidates": [(row, score, match)], "types": allowed KG types or None}``: up to ``top_k``
+    entities, name/synonym matches first (``match`` ``"name"``, ``"synonym"``), then vector neighbours
+    (``"vector"``), each group best score first; only types compatible with the label; a lone vector neighbour below
+    ``config.linking_nil_threshold`` is dropped, so an empty list means "no link".
+    """
+    index = check_linkable(model)
+    if not spans:
+        return []
+    queries = span_vectors(model, batch_words, spans, batch_size)
+    entities = index.projected(linking_maps(model)[1]).to(queries.device)
+    scores = queries @ entities.T
+    texts = [" ".join(batch_words[text][start : end + 1]) for text, start, end in spans]
+    kg_types = index.type_names()
+    allowed = [label_kg_types(label, kg_types) for label in labels]
+    matched = [[(row, is_synonym) for row, is_synonym in index.matches(text)
+                if types is None or index.types[row] in types] if use_names else []
+               for text, types in zip(texts, allowed)]
+    by_name = name_vectors(model, index, [row for found in matched for row, _ in found if row >= len(entities)])
+    threshold = getattr(model.config, "linking_nil_threshold", None) if nil_threshold == "config" else nil_threshold
+    results = []
+    for number, (found, types) in enumerate(zip(matched, allowed)):
+        span_scores = scores[number]
+        named = sorted(((row, float(span_scores[row]) if row < len(entities) else float(queries[number] @ by_name[row]),
+                         "synonym" if is_synonym else "name") for row, is_synonym in found),
+                       key=lambda item: (-item[1], item[0]))
+        masked = span_scores if types is None else span_scores.masked_fill(~index.type_mask(types), float("-inf"))
+        depth = min(top_k + len(named), len(entities))
+        values, rows = masked.topk(depth)
+        seen = {row for row, _, _ in named}
+        nearest = [(row, value, "vector") for row, value in zip(rows.tolist(), values.tolist())
+                   if row not in seen and value != float("-inf")]
+        candidates = (named + nearest)[:top_k]
+        if not named and candidates and threshold is not None and candidates[0][1] < threshold:
+            candidates = []
+        results.append({"candidates": candidates, "types": types})
+    return results
+
+
 def add_links(
     model: Any,
     batch_words: Sequence[Sequence[str]],
@@ -286,12 +285,22 @@ def add_links(
     entities_per_text: Sequence[list[dict[str, Any]]],
     batch_size: int = 8,
 ) -> None:
-    """Add ``kg_id``, ``kg_name`` and ``link_score`` (cosine) to each entity; entity ``j`` of a text is its span
-    ``j`` (``.start``/``.end`` word indices)."""
+    """Add the link of each entity (entity ``j`` of a text is its span ``j``, ``.start``/``.end`` word indices):
+    ``kg_id``, ``kg_name``, ``kg_type``, ``kg_xrefs`` (the entity's other identifiers), ``link_score`` (cosine),
+    ``link_match`` (``"name"``, ``"synonym"`` or ``"vector"``) and ``link_types`` (the KG types the label allows, or
+    ``None``: the label names no KG type, so any type may link); ``kg_id`` None (and no name, type, score) is "no
+    link"."""
     index = check_linkable(model)
     spans = [(text, span.start, span.end) for text, found in enumerate(spans_per_text) for span in found]
-    links = iter(link_spans(model, batch_words, spans, 1, batch_size))
+    labels = [entity["label"] for entities in entities_per_text for entity in entities]
+    links = iter(link_mentions(model, batch_words, spans, labels, 1, batch_size))
     for entities in entities_per_text:
         for entity in entities:
-            row, score = next(links)[0]
-            entity.update(kg_id=index.kg_ids[row], kg_name=index.names[row], link_score=round(score, 4))
+            link = next(links)
+            if link["candidates"]:
+                row, score, match = link["candidates"][0]
+                entity.update(kg_id=index.kg_ids[row], kg_name=index.names[row], kg_type=index.types[row],
+                              kg_xrefs=list(index.xrefs[row]), link_score=round(score, 4), link_match=match)
+            else:
+                entity.update(kg_id=None, kg_name=None, kg_type=None, kg_xrefs=[], link_score=None, link_match=None)
+            entity["link_types"] = list(link["types"]) if link["types"] is not None else None

@@ -277,8 +277,11 @@ def test_predict_entities_with_link_adds_id_name_and_score(linker) -> None:
     linked = linker.batch_predict_entities(texts, ["drug", "disease"], threshold=0.3, link=True)
     assert sum(map(len, linked)) >= 2
     for entity in (entity for entities in linked for entity in entities):
-        kind = "drug" if entity["text"] in DRUGS else "disease"  # the linked entity, whatever label NER gave it
-        assert entity["kg_id"] == f"{kind}:{entity['text']}" and entity["kg_name"] == entity["text"]
+        kind = "drug" if entity["text"] in DRUGS else "disease"
+        assert entity["kg_type"] == entity["label"] and entity["link_types"] == [entity["label"]]  # never crosses
+        if entity["label"] == kind:
+            assert entity["kg_id"] == f"{kind}:{entity['text']}" and entity["kg_name"] == entity["text"]
+            assert entity["link_match"] == "name" and entity["kg_xrefs"] == []
         assert 0.0 < entity["link_score"] <= 1.0
     plain = linker.batch_predict_entities(texts, ["drug", "disease"], threshold=0.3)
     assert [[{key: e[key] for key in ("start", "end", "text", "label", "score")} for e in entities]
@@ -378,3 +381,128 @@ def test_linking_benchmark_scores_unseen_and_seen_entities(linker, tmp_path: Pat
     assert results["kg_test_entity_disjoint"]["by_name_candidates"]["all"]["acc_at_1"] == 1.0  # unique toy names
     assert results["kg_test_entity_disjoint"]["by_baseline_lookup"]["exact"]["spans"] == len(test)
     assert results["kg_train_seen_entities"]["name_baseline_acc_at_1"] == 1.0
+
+
+# ------------------------------------------------------------------ names, synonyms, types, NIL, identifiers
+def lexicon_index(base: EntityIndex) -> EntityIndex:
+    """The toy index (teacher vectors) plus name-only entities: synonyms, identifiers, a homonym of another type."""
+    synonyms = [["acetylsalicylic acid"] if kg_id == "drug:aspirin" else [] for kg_id in base.kg_ids]
+    xrefs = [["MESH:D001241", "Fyler:1"] if kg_id == "drug:aspirin" else [] for kg_id in base.kg_ids]
+    extra = [("disease:hepatitis", "hepatitis", "disease", ["liver inflammation"], ["MESH:D006505"]),
+             ("drug:gout", "gout", "drug", [], [])]  # a drug named like a disease
+    return EntityIndex(base.kg_ids + [e[0] for e in extra], base.names + [e[1] for e in extra], base.vectors,
+                       base.types + [e[2] for e in extra], synonyms + [e[3] for e in extra],
+                       xrefs + [e[4] for e in extra])
+
+
+@pytest.fixture()
+def lexicon_linker(linker):
+    original = linker.entity_index
+    linker.entity_index = lexicon_index(original)
+    yield linker
+    linker.entity_index, linker.config.linking_nil_threshold = original, None
+
+
+def _link(model: KoGNERModel, sentence: str, span: tuple[int, int], label: str, top_k: int = 1) -> dict:
+    from modeling_kogner.linking_kogner import link_mentions
+
+    words = sentence.split()
+    return link_mentions(model, [words], [(0, *span)], [label], top_k=top_k)[0]
+
+
+def test_synonyms_plurals_and_name_only_entities_link(lexicon_linker) -> None:
+    index = lexicon_linker.entity_index
+    found = _link(lexicon_linker, "acetylsalicylic acid was given", (0, 1), "drug")
+    assert [(index.kg_ids[row], match) for row, _, match in found["candidates"]] == [("drug:aspirin", "synonym")]
+    found = _link(lexicon_linker, "patients with Hepatitis .", (2, 2), "disease")  # no teacher vector
+    assert [(index.kg_ids[row], match) for row, _, match in found["candidates"]] == [("disease:hepatitis", "name")]
+    assert -1.0 <= found["candidates"][0][1] <= 1.0
+    found = _link(lexicon_linker, "two migraines .", (1, 1), "disease")  # a plural
+    assert index.kg_ids[found["candidates"][0][0]] == "disease:migraine"
+
+
+def test_type_incompatible_entities_are_never_returned(lexicon_linker) -> None:
+    index = lexicon_linker.entity_index
+    for label, kind in (("disease", "disease"), ("drug", "drug")):
+        found = _link(lexicon_linker, "patients with gout .", (2, 2), label, top_k=10)
+        assert found["types"] == (kind,) and found["candidates"]
+        assert all(index.types[row] == kind for row, _, _ in found["candidates"])
+        assert index.kg_ids[found["candidates"][0][0]] == f"{kind}:gout"
+    found = _link(lexicon_linker, "patients with gout .", (2, 2), "thing", top_k=3)
+    assert found["types"] is None and found["candidates"]  # a label naming no KG type links to any type
+
+
+def test_no_link_below_the_threshold_unless_a_name_matches(lexicon_linker) -> None:
+    sentence = "we report nothing here ."
+    lexicon_linker.config.linking_nil_threshold = None
+    assert _link(lexicon_linker, sentence, (2, 2), "drug")["candidates"][0][2] == "vector"
+    lexicon_linker.config.linking_nil_threshold = 1.01
+    assert _link(lexicon_linker, sentence, (2, 2), "drug")["candidates"] == []
+    assert _link(lexicon_linker, "patients with gout .", (2, 2), "disease")["candidates"]  # a name match stays
+
+
+def test_identifiers_survive_kg_teacher_index_saved_model_and_link(lexicon_linker, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from kogner.teacher.files import entities_table, read_entity_columns
+    from modeling_kogner.linking_kogner import add_links
+
+    graph = KnowledgeGraph(["drug:aspirin"], ["aspirin"], ["drug"], [""], [["acetylsalicylic acid"]], [], [], [],
+                           xrefs=[["MESH:D001241", "Fyler:1"]])
+    (tmp_path / "entities.tsv").write_text(entities_table(graph))
+    columns = read_entity_columns(tmp_path / "entities.tsv")
+    assert columns["xrefs"] == [["MESH:D001241", "Fyler:1"]]  # KG -> teacher
+    lexicon_linker.save_pretrained(tmp_path / "model")
+    loaded = KoGNERModel.from_pretrained(tmp_path / "model")  # index -> saved model
+    assert loaded.entity_index.xrefs[loaded.entity_index.row_of["drug:aspirin"]] == tuple(columns["xrefs"][0])
+    words = "acetylsalicylic acid and hepatitis here".split()
+    entities = [{"label": "drug"}, {"label": "disease"}, {"label": "thing"}]
+    add_links(loaded, [words], [[SimpleNamespace(start=0, end=1), SimpleNamespace(start=3, end=3),
+                                 SimpleNamespace(start=4, end=4)]], [entities])
+    assert entities[0]["kg_id"] == "drug:aspirin" and entities[0]["kg_xrefs"] == ["MESH:D001241", "Fyler:1"]
+    assert entities[0]["link_match"] == "synonym" and entities[0]["link_types"] == ["drug"]
+    assert entities[1]["kg_id"] == "disease:hepatitis" and entities[1]["kg_xrefs"] == ["MESH:D006505"]
+    assert entities[2]["link_types"] is None and entities[2]["link_match"] == "vector"
+
+
+def test_curated_linking_benchmark_scores_coverage_linkers_and_nil(linker, tmp_path: Path) -> None:
+    """``benchmarks/linking_curated.py`` on a toy PubTator split and a toy lexicon: gold ids map to KG ids through
+    xrefs, an id in no node is uncovered (a right NIL for the name linkers), every method is scored."""
+    import importlib
+    import json
+
+    import pandas as pd
+
+    from kogner.kg.lexicon import lexicon_cache_path
+
+    lexicon = pd.DataFrame({"kg_id": ["drug:aspirin", "disease:gout", "disease:asthma"],
+                            "type": ["chemical", "disease", "disease"], "name": ["aspirin", "gout", "asthma"],
+                            "synonyms": ["acetylsalicylic acid", "", ""], "xrefs": ["MESH:D001241", "MESH:D006073", ""]})
+    lexicon_cache_path(cache_dir=tmp_path / "cache").parent.mkdir(parents=True)
+    lexicon.to_parquet(lexicon_cache_path(cache_dir=tmp_path / "cache"))
+    title, abstract = "Aspirin and gout", "acetylsalicylic acid was given to patients with gout and unknownium ."
+    document = "\n".join([f"1|t|{title}", f"1|a|{abstract}",
+                          "1\t0\t7\tAspirin\tChemicalEntity\tD001241",
+                          "1\t12\t16\tgout\tDiseaseOrPhenotypicFeature\tD006073",
+                          "1\t17\t37\tacetylsalicylic acid\tChemicalEntity\tD001241,D000000",
+                          "1\t74\t84\tunknownium\tChemicalEntity\tD999999"]) + "\n\n"
+    for split in ("devel", "test"):
+        (tmp_path / f"{split}.pubtator").write_text(document)
+    linker.save_pretrained(tmp_path / "model")
+    folder = str(REPO_ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    benchmark = importlib.import_module("linking_curated")
+    output = tmp_path / "linking_curated.json"
+    assert benchmark.main(["--model", str(tmp_path / "model"), "--biored", str(tmp_path), "--lexicon-cache",
+                           str(tmp_path / "cache"), "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    overall = results["overall"]
+    assert overall["gold_mentions"] == 4 and overall["mentions"] == 3 and overall["coverage"] == 0.75
+    assert overall["acc_at_1"]["exact_name"] == pytest.approx(2 / 3)  # the synonym is not a name
+    assert overall["acc_at_1"]["dictionary"] == 1.0 and overall["acc_at_1"]["model"] == 1.0
+    assert set(overall["acc_at_5"]) == {"exact_name", "dictionary", "vectors", "model"}
+    assert overall["nil"]["uncovered_mentions"] == 1 and overall["nil"]["dictionary"] == 1.0
+    assert set(results["per_type"]) == {"chemical", "disease"} and results["per_type"]["disease"]["coverage"] == 1.0
+    assert results["nil_threshold"]["chosen_on"] == "BioRED devel"
+    assert set(results["end_to_end"]["overall"]["acc_at_1"]) == {"exact_name", "dictionary", "vectors", "model"}

@@ -29,12 +29,13 @@ from pathlib import Path
 import torch
 
 from kogner.kg.graph import KnowledgeGraph
+from kogner.kg.xrefs import xref_report
 
 from kogner.atomic import atomic_write_text
 
 from .cache import StageCache, encoder_identity, measured, stable_hash
 from .files import (
-    ENTITIES_FILE, VECTORS_FILE, TeacherFilesError, check_teacher_files, entities_table, read_entities, read_summary,
+    ENTITIES_FILE, VECTORS_FILE, TeacherFilesError, check_teacher_files, entities_table, read_entity_columns, read_summary,
     verify_fingerprint, write_summary, write_teacher_files,
 )
 from .graph import spatial_stage
@@ -163,6 +164,7 @@ def build_teacher(graph: KnowledgeGraph, out_dir: str | Path, settings: TeacherS
         "entity_count_per_type": dict(sorted(Counter(graph.types).items())),
         "edge_count_per_relation": dict(sorted(Counter(graph.edge_relations.tolist()).items())),
         "kg": {"source": graph.source, "fingerprint": fingerprint, **(kg_description or {})},
+        "xrefs_per_source": xref_report(graph.node_ids, graph.xrefs),
         "encoder": settings.resolved_encoder(),
         "settings": all_settings,
         "metrics": {"gnn": records["spatial"]["metrics"], "transr": records["logical"]["metrics"]},
@@ -204,6 +206,8 @@ class Teacher:
         self.metadata = metadata
         self.parts = parts or {}
         self.index = {kg_id: row for row, kg_id in enumerate(kg_ids)}
+        self.synonyms: list[list[str]] = [[] for _ in kg_ids]  # per entity, from entities.tsv (empty: older teacher)
+        self.xrefs: list[list[str]] = [[] for _ in kg_ids]
 
     @property
     def dim(self) -> int:
@@ -238,14 +242,17 @@ class Teacher:
         tensors = load_file(directory / VECTORS_FILE)
         with safe_open(directory / VECTORS_FILE, framework="pt") as handle:
             vectors_metadata = handle.metadata() or {}
-        kg_ids, names, types = read_entities(directory / ENTITIES_FILE)
+        columns = read_entity_columns(directory / ENTITIES_FILE)
+        kg_ids, names, types = columns["kg_ids"], columns["names"], columns["types"]
         metadata = read_summary(directory)
         if "H" not in tensors:
             raise TeacherFilesError(f"{directory / VECTORS_FILE} has no tensor 'H' (found {sorted(tensors)})")
         verify_fingerprint(directory, metadata, tensors["H"], vectors_metadata, kg_ids)
         covered = tensors.pop("covered", None)
         parts = {k: v for k, v in tensors.items() if k != "H"}
-        return cls(tensors["H"].float(), kg_ids, names, types, metadata, parts, covered)
+        teacher = cls(tensors["H"].float(), kg_ids, names, types, metadata, parts, covered)
+        teacher.synonyms, teacher.xrefs = columns["synonyms"], columns["xrefs"]
+        return teacher
 
 
 def describe(summary: dict) -> str:

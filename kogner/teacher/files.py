@@ -24,7 +24,9 @@ from kogner.kg.graph import KnowledgeGraph
 logger = logging.getLogger(__name__)
 
 VECTORS_FILE, ENTITIES_FILE, SUMMARY_FILE = "teacher.safetensors", "entities.tsv", "teacher.json"
-ENTITIES_HEADER = ["row", "kg_id", "name", "type"]
+ENTITIES_HEADER = ["row", "kg_id", "name", "type", "synonyms", "xrefs"]
+LEGACY_ENTITIES_HEADER = ENTITIES_HEADER[:4]  # teachers built before synonyms and xrefs were kept
+LIST_SEPARATOR = "|"
 
 
 class TeacherFilesError(ValueError):
@@ -35,11 +37,17 @@ def _clean(value: str) -> str:
     return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
+def _joined(values: list[str]) -> str:
+    return LIST_SEPARATOR.join(_clean(v).replace(LIST_SEPARATOR, "/") for v in values)
+
+
 def entities_table(graph: KnowledgeGraph) -> str:
-    """The content of ``entities.tsv``: a header, then one line per entity in row order."""
+    """The content of ``entities.tsv``: a header, then one line per entity in row order (synonyms and xrefs
+    ``|``-separated)."""
     lines = ["\t".join(ENTITIES_HEADER)]
-    lines += [f"{row}\t{_clean(node_id)}\t{_clean(name)}\t{_clean(node_type)}"
-              for row, (node_id, name, node_type) in enumerate(zip(graph.node_ids, graph.names, graph.types))]
+    lines += [f"{row}\t{_clean(node_id)}\t{_clean(name)}\t{_clean(node_type)}\t{_joined(synonyms)}\t{_joined(xrefs)}"
+              for row, (node_id, name, node_type, synonyms, xrefs)
+              in enumerate(zip(graph.node_ids, graph.names, graph.types, graph.synonyms, graph.xrefs))]
     return "\n".join(lines) + "\n"
 
 
@@ -87,22 +95,31 @@ def write_summary(out_dir: Path, summary: dict) -> None:
     atomic_write_json(out_dir / SUMMARY_FILE, summary)
 
 
-def read_entities(path: Path) -> tuple[list[str], list[str], list[str]]:
-    """KG ids, names and types of ``entities.tsv``; errors name the file and line."""
-    kg_ids, names, types = [], [], []
+def read_entity_columns(path: Path) -> dict[str, list]:
+    """``kg_ids``, ``names``, ``types``, ``synonyms`` and ``xrefs`` (lists per row) of ``entities.tsv``; a table
+    without the last two columns (an older teacher) gives empty lists. Errors name the file and line."""
+    columns: dict[str, list] = {"kg_ids": [], "names": [], "types": [], "synonyms": [], "xrefs": []}
     with open(path, encoding="utf-8") as handle:
         header = handle.readline().rstrip("\n").split("\t")
-        if header != ENTITIES_HEADER:
-            raise TeacherFilesError(f"{path}, line 1: expected header row/kg_id/name/type, got {header}")
+        if header not in (ENTITIES_HEADER, LEGACY_ENTITIES_HEADER):
+            raise TeacherFilesError(f"{path}, line 1: expected header {'/'.join(ENTITIES_HEADER)}, got {header}")
         for number, line in enumerate(handle, 2):
             fields = line.rstrip("\n").split("\t")
-            if len(fields) != 4 or fields[0] != str(number - 2):
-                raise TeacherFilesError(f"{path}, line {number}: expected row {number - 2} with 4 tab-separated "
-                                        "fields")
-            kg_ids.append(fields[1])
-            names.append(fields[2])
-            types.append(fields[3])
-    return kg_ids, names, types
+            if len(fields) != len(header) or fields[0] != str(number - 2):
+                raise TeacherFilesError(f"{path}, line {number}: expected row {number - 2} with {len(header)} "
+                                        "tab-separated fields")
+            columns["kg_ids"].append(fields[1])
+            columns["names"].append(fields[2])
+            columns["types"].append(fields[3])
+            for column, value in zip(("synonyms", "xrefs"), fields[4:] if len(fields) > 4 else ("", "")):
+                columns[column].append(value.split(LIST_SEPARATOR) if value else [])
+    return columns
+
+
+def read_entities(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """KG ids, names and types of ``entities.tsv``; errors name the file and line."""
+    columns = read_entity_columns(path)
+    return columns["kg_ids"], columns["names"], columns["types"]
 
 
 def check_teacher_files(directory: Path) -> None:

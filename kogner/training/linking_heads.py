@@ -31,19 +31,24 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from kogner.atomic import atomic_write_json
+from modeling_kogner.index_kogner import EntityIndex, JoinedRows
 from modeling_kogner.linking_kogner import linking_maps, linking_queries
 
 logger = logging.getLogger(__name__)
 
 
 def training_links(
-    examples: Iterable[Mapping[str, Any]], row_of: Mapping[str, int], max_width: int, max_links: int, seed: int
+    examples: Iterable[Mapping[str, Any]], row_of: Mapping[str, int], max_width: int, max_links: int, seed: int,
+    max_row: int | None = None,
 ) -> tuple[list[list[str]], list[tuple[int, int, int]], list[int]]:
     """Up to ``max_links`` KG links of ``examples`` (``kge`` ids found in ``row_of``, at most ``max_width`` words), in
-    a seeded random order: sentences, ``(sentence, start, end)`` spans and the index row of each link."""
+    a seeded random order: sentences, ``(sentence, start, end)`` spans and the index row of each link. With
+    ``max_row``, only rows below it (the entities of an `EntityIndex` with a teacher vector: ``num_vectors``)."""
     found = [(tuple(example["tokens"]), (link["start"], link["end"]), row_of[link["kg_id"]])
              for example in examples for link in (example.get("kge") or [])
              if link["kg_id"] in row_of and link["end"] - link["start"] < max_width]
+    if max_row is not None:
+        found = [item for item in found if item[2] < max_row]
     random.Random(seed).shuffle(found)
     sentences: dict[tuple[str, ...], int] = {}
     spans, rows = [], []
@@ -109,6 +114,8 @@ def fit_linking_heads(
     index = model.entity_index
     if model.distillation_head is None or index is None:
         raise ValueError("fitting the linking heads needs a model with a distillation head and an entity index")
+    kept = [number for number, row in enumerate(rows) if row < index.num_vectors]  # entities with a teacher vector
+    spans, rows = [spans[number] for number in kept], [rows[number] for number in kept]
     if not spans:
         raise ValueError("no training link points at an entity of the index: nothing to fit the linking heads on")
     started = time.perf_counter()
@@ -132,7 +139,7 @@ def fit_linking_heads(
             parameter.requires_grad_(True)
         for _ in tqdm(range(steps), desc="fitting the linking heads", unit="step", disable=not progress):
             batch = fit[torch.randint(len(fit), (min(batch_size, len(fit)),), generator=generator)]
-            drawn = torch.randint(len(index), (min(candidates, len(index)),), generator=generator)
+            drawn = torch.randint(index.num_vectors, (min(candidates, index.num_vectors),), generator=generator)
             pool = torch.unique(torch.cat([targets[batch].cpu(), drawn])).to(device)  # sorted, own entities in it
             logits = (F.normalize(query_map(queries[batch]), dim=-1)
                       @ F.normalize(entity_map(entities[pool]), dim=-1).T) / temperature
@@ -147,13 +154,40 @@ def fit_linking_heads(
     if model.linking_head is not None and steps > 0:
         model.linking_head.fitted.fill_(True)
     report = {"linking_query": model.config.linking_query, "links": len(spans), "held_out_links": len(held),
-              "entities": len(index), "steps": steps,
-              "candidates_per_step": min(candidates, len(index)), "first_loss": losses[0] if losses else None,
+              "entities": index.num_vectors, "steps": steps,
+              "candidates_per_step": min(candidates, index.num_vectors), "first_loss": losses[0] if losses else None,
               "final_loss": losses[-1] if losses else None, "held_out_seen_acc_at_1_before": before,
               "held_out_seen_acc_at_1_after": retrieval_accuracy(model, queries[held], targets[held]),
               "seconds": round(time.perf_counter() - started, 1)}
     logger.info("linking heads fitted: %s", report)
     return report
+
+
+def full_entity_index(index: EntityIndex, kg_source: str, cache_dir: str | Path | None = None) -> EntityIndex:
+    """``index`` (the teacher's entities, with vectors) followed by every other entity of the KG's lexicon (names,
+    synonyms and identifiers only), for ``link=True``; teacher entities without synonyms or identifiers (teachers
+    built before they were kept) take the lexicon's. Only biokg-lite has a lexicon: any other ``kg_source`` returns
+    ``index`` unchanged."""
+    if kg_source != "biokg-lite":
+        logger.info("the entity index keeps the teacher's %d entities: no lexicon for KG %r", len(index), kg_source)
+        return index
+    from kogner.kg.lexicon import load_lexicon_table
+
+    table = load_lexicon_table(cache_dir=cache_dir)
+    row_of = dict(zip(table["kg_id"].tolist(), range(len(table))))
+    names_synonyms, names_xrefs = table["synonyms"].tolist(), table["xrefs"].tolist()
+    synonyms, xrefs = list(index.synonyms.rows), list(index.xrefs.rows)
+    for row, kg_id in enumerate(index.kg_ids):
+        source = row_of.get(kg_id)
+        if source is not None:
+            synonyms[row] = synonyms[row] or names_synonyms[source]
+            xrefs[row] = xrefs[row] or names_xrefs[source]
+    extra = table[~table["kg_id"].isin(set(index.kg_ids))]
+    combined = EntityIndex(index.kg_ids + extra["kg_id"].tolist(), index.names + extra["name"].tolist(),
+                           index.vectors, index.types + extra["type"].tolist(),
+                           JoinedRows(synonyms + extra["synonyms"].tolist()), JoinedRows(xrefs + extra["xrefs"].tolist()))
+    logger.info("entity index: %d teacher entities + %d lexicon entities linkable by name", len(index), len(extra))
+    return combined
 
 
 def main(argv: Sequence[str] | None = None) -> None:
