@@ -20,6 +20,7 @@ LEXICON = [
     LexiconEntry("NCBIGene:3569", "gene", "IL6", ("interleukin 6",), ()),
     LexiconEntry("NCBIGene:4233", "gene", "MET", (), ()),
     LexiconEntry("CHEBI:15377", "chemical", "water", (), ()),
+    LexiconEntry("HP:0000001", "phenotype", "All", (), ()),  # HPO's root term: a very common word
     LexiconEntry("CL:0000084", "cell type", "T cell", (), ()),
     LexiconEntry("CVCL_9999", "cell line", "T cell", (), ()),
     LexiconEntry("NCBITaxon:10090", "organism", "Mus musculus", ("mouse",), ()),
@@ -54,17 +55,19 @@ def test_kge_links_carry_every_id_of_the_matched_type_and_respect_the_teacher() 
 
 
 def test_a_common_word_does_not_match_unless_it_is_an_acronym_in_its_own_case() -> None:
-    record = annotate("She met him and drank water ; MET was amplified .")
+    record = annotate("All of them met him and drank water ; MET was amplified .")
     assert spans(record) == [("MET", "gene")]
+    assert spans(annotate("All of them", common_zipf=6.0)) == []
     assert ("water", "chemical") in spans(annotate("drank water", common_zipf=None))
 
 
 def test_case_length_types_and_ambiguity_settings() -> None:
-    assert spans(annotate("brca1 and Brca1")) == []  # an acronym keeps its case
+    assert spans(annotate("brca1 and Brca1", title_case_acronyms=False)) == []  # an acronym keeps its case
+    assert spans(annotate("brca1 and Brca1")) == [("Brca1", "gene")]  # or is title-cased (mouse genes)
     assert spans(annotate("BRCA1", min_chars=6)) == []
     assert spans(annotate("BRCA1 in breast cancer", types=("disease",))) == [("breast cancer", "disease")]
     text = "T cells were counted ."
-    assert spans(annotate(text)) == []  # "T cell" names a cell type and a cell line: skipped by default
+    assert spans(annotate(text, ambiguous="skip")) == []  # "T cell" names a cell type and a cell line
     assert spans(annotate(text, ambiguous="all")) == [("T cells", "cell type"), ("T cells", "cell line")]
     assert spans(annotate(text, ambiguous="priority")) == [("T cells", "cell type")]
     assert spans(annotate("breast , cancer")) == [("cancer", "disease")]  # a comma the name lacks breaks it

@@ -15,8 +15,9 @@ Matching rules:
 * `AnnotatorSettings`: the types to label, a minimum key length, a common-word filter (English word frequency
   by ``wordfreq``: names at least that common are not matched, unless they are acronyms written in their own case,
   ``MET``), exact case for acronyms (``HeLa``, ``NAT2``) and for short names (an all-lower-case name may still be
-  capitalised, as at a sentence start), and the policy for a name of several types: ``skip`` it (the words are
-  consumed, nothing is labelled), label ``all`` its types, or keep the first of ``type_priority``.
+  capitalised, as at a sentence start; optionally an acronym may be title-cased, ``Atrx`` for ``ATRX``), and the
+  policy for a name of several types: ``skip`` it (the words are consumed, nothing is labelled), label ``all`` its
+  types, or keep the first of ``type_priority``.
 * ``kge``: every id of the chosen type under the matched key (when there are at most ``max_ids``); with
   ``teacher_ids``, only ids the teacher knows: a match outside the teacher is a label without a distillation
   target.
@@ -57,17 +58,21 @@ _ACRONYM = re.compile(r"[A-Z].*[A-Z]|[a-z][A-Z]|[A-Za-z][0-9]|[0-9][A-Za-z]")
 
 @dataclass(frozen=True)
 class AnnotatorSettings:
-    """What the annotator labels and how strictly (see the module docstring)."""
+    """What the annotator labels and how strictly (see the module docstring). The defaults are the settings that
+    ``benchmarks/kg_annotator.py`` chose on the dev splits of CRAFT and BioRED (its JSON has the comparison)."""
 
     types: tuple[str, ...] | None = None
     """KG entity types to label; ``None``: every type of the lexicon."""
     min_chars: int = 3
     """Names whose key has fewer letters and digits are never matched."""
-    common_zipf: float | None = 5.0
+    common_zipf: float | None = 5.5
     """Names at least this frequent in English (``wordfreq`` Zipf scale, 7 = "the") are not matched; ``None``: off."""
-    case_sensitive_chars: int = 4
+    case_sensitive_chars: int = 3
     """Names of at most this many letters and digits must match in their own case (acronyms always do)."""
-    ambiguous: str = "skip"
+    title_case_acronyms: bool = True
+    """An acronym may also be written with only its first letter upper-case (``Atrx`` for ``ATRX``: mouse gene
+    nomenclature); such a match is still subject to the common-word filter."""
+    ambiguous: str = "all"
     """A key naming entities of several selected types: ``skip``, ``all`` or ``priority``."""
     type_priority: tuple[str, ...] = DEFAULT_PRIORITY
     max_ids: int = 5
@@ -217,7 +222,9 @@ class KGAnnotator:
             return False
         exact_case = acronym or len(surface) <= settings.case_sensitive_chars
         if exact_case and text_surface != surface and not (
-                surface.islower() and text_surface == surface[:1].upper() + surface[1:]):
+                surface.islower() and text_surface == surface[:1].upper() + surface[1:]) and not (
+                settings.title_case_acronyms and acronym and text_surface[:1].isupper()
+                and text_surface[1:] == text_surface[1:].lower() and text_surface.upper() == surface):
             return False
         own_case_acronym = acronym and text_surface == surface
         return settings.common_zipf is None or own_case_acronym or english_zipf(key) < settings.common_zipf
