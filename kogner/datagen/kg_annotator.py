@@ -72,7 +72,7 @@ class AnnotatorSettings:
     title_case_acronyms: bool = True
     """An acronym may also be written with only its first letter upper-case (``Atrx`` for ``ATRX``: mouse gene
     nomenclature); such a match is still subject to the common-word filter."""
-    ambiguous: str = "all"
+    ambiguous: str = "priority"
     """A key naming entities of several selected types: ``skip``, ``all`` or ``priority``."""
     type_priority: tuple[str, ...] = DEFAULT_PRIORITY
     max_ids: int = 5
@@ -150,18 +150,25 @@ def name_rows(entries: Iterable[LexiconEntry], max_words: int = 10, progress: bo
     return pd.DataFrame(rows, columns=list(NAME_COLUMNS)).drop_duplicates(["key", "kg_id", "surface"])
 
 
-def name_table(types: Sequence[str] | None = None, cache_dir: str | Path | None = None,
-               progress: bool = True) -> pd.DataFrame:
-    """`name_rows` of the whole biokg-lite lexicon (`kogner.kg.lexicon.load_lexicon`), cached as Parquet beside the
-    lexicon (keyed by the lexicon and the normaliser's source), optionally only some ``types``."""
-    from kogner.kg.lexicon import default_cache_dir, lexicon_cache_path, load_lexicon
+def name_table_path(cache_dir: str | Path | None = None) -> Path:
+    """Where `name_table` caches the normalised names: keyed by the lexicon's cache and the normaliser's source."""
+    from kogner.kg.lexicon import default_cache_dir, lexicon_cache_path
 
     import modeling_kogner.names_kogner as names_module
 
     normaliser = hashlib.sha256(Path(names_module.__file__).read_bytes()).hexdigest()[:16]
     lexicon_path = lexicon_cache_path(cache_dir=cache_dir)
     key = stable_key({"version": NAME_TABLE_VERSION, "lexicon": lexicon_path.name, "normaliser": normaliser})
-    path = Path(cache_dir or default_cache_dir()) / f"kg-names-{key}.parquet"
+    return Path(cache_dir or default_cache_dir()) / f"kg-names-{key}.parquet"
+
+
+def name_table(types: Sequence[str] | None = None, cache_dir: str | Path | None = None,
+               progress: bool = True) -> pd.DataFrame:
+    """`name_rows` of the whole biokg-lite lexicon (`kogner.kg.lexicon.load_lexicon`), cached as Parquet beside the
+    lexicon (keyed by the lexicon and the normaliser's source), optionally only some ``types``."""
+    from kogner.kg.lexicon import load_lexicon
+
+    path = name_table_path(cache_dir)
     if path.exists():
         table = pd.read_parquet(path)
     else:
