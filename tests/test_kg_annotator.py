@@ -93,3 +93,14 @@ def test_annotated_dataset_is_saved_in_the_schema(tmp_path: Path) -> None:
     assert list(saved) == ["train"] and len(saved["train"]) == 3
     assert summary["matches_per_type"] == {"disease": 1, "gene": 1, "organism": 1, "phenotype": 1}
     assert (tmp_path / "out" / "README.md").is_file()
+
+
+def test_cli_settings_follow_the_options() -> None:
+    from data_scripts.kg_annotate import parse_args, settings_from_args
+
+    args = parse_args(["--source", "craft", "--out", "runs/x", "--types", "disease", "cell type",
+                       "--common-zipf", "none", "--ambiguous", "skip", "--min-chars", "4"])
+    settings = settings_from_args(args)
+    assert settings.types == ("disease", "cell type") and settings.common_zipf is None
+    assert settings.ambiguous == "skip" and settings.min_chars == 4
+    assert settings_from_args(parse_args(["--source", "a.txt", "--out", "o"])) == AnnotatorSettings()
