@@ -12,8 +12,9 @@ a hit on any. Per type: ``coverage`` (share of gold mentions with a KG node) and
 * ``model``: ``link=True`` as shipped (names and synonyms, ranked by vectors, vectors for the rest, NIL threshold).
 
 ``end_to_end``: the same on the model's predicted spans (``predict_entities``): a hit needs the gold span's
-offsets, its label and a gold id. ``nil``: among mentions whose gold id is in no KG node, the share each linker
-answers with no link. The NIL threshold is chosen on BioRED's devel split (accuracy over all its mentions, a
+offsets, its label and a gold id. ``lexicon_xrefs_per_source``: how many lexicon nodes of each source carry which
+kind of identifier (`kogner.kg.xrefs.xref_report`). ``nil``: among mentions whose gold id is in no KG node, the
+share each linker answers with no link. The NIL threshold is chosen on BioRED's devel split (accuracy over all its mentions, a
 correct NIL counting for uncovered ones); test is scored once with it. Without ``--model`` only the name linkers
 and the coverage are reported. Results: ``benchmarks/results/linking_curated.json``.
 
@@ -38,7 +39,7 @@ from kogner.corpora.pubtator import namespaced, read_pubtator
 from kogner.corpora.registry import CORPUS_TAGS, PUBTATOR_CORPORA
 from kogner.kg.biokg_lite import ENTITY_TYPES
 from kogner.kg.lexicon import load_lexicon_table
-from kogner.kg.xrefs import canonical_xref, identifier_lookup
+from kogner.kg.xrefs import canonical_xref, identifier_lookup, xref_report
 from kogner.words import split_words
 from modeling_kogner.index_kogner import EntityIndex, JoinedRows
 from modeling_kogner.linking_kogner import label_kg_types, link_mentions
@@ -89,8 +90,9 @@ def read_split(path: Path, lookup: dict[str, list[str]]) -> tuple[list[str], lis
 def lexicon_index(cache_dir: str | None) -> EntityIndex:
     """Every lexicon entity as a name-only `EntityIndex` (the dictionary the name linkers look up)."""
     table = load_lexicon_table(cache_dir=cache_dir)
+    keys = table["name_keys"].tolist() if "name_keys" in table else None
     return EntityIndex(table["kg_id"].tolist(), table["name"].tolist(), torch.zeros((0, 1)), table["type"].tolist(),
-                       JoinedRows(table["synonyms"].tolist()), JoinedRows(table["xrefs"].tolist()))
+                       JoinedRows(table["synonyms"].tolist()), JoinedRows(table["xrefs"].tolist()), keys)
 
 
 class NameLinkers:
@@ -158,7 +160,8 @@ def score(mentions: Sequence[Mention], rankings: dict[str, list[list[str]]]) -> 
             for method, found in rankings.items()}}
         return result
 
-    return {"overall": block(groups.pop("overall")), "per_type": {label: block(n) for label, n in sorted(groups.items())}}
+    overall = block(groups.pop("overall"))
+    return {"overall": overall, "per_type": {label: block(numbers) for label, numbers in sorted(groups.items())}}
 
 
 def nil_accuracy(mentions: Sequence[Mention], tops: list[tuple[str, float, str] | None],
@@ -188,8 +191,7 @@ def evaluate_split(mentions: list[Mention], words: list[list[str]], names: NameL
     rankings = {method: [names.rank(method, m.text, m.label) for m in mentions] for method in METHODS[:2]}
     if model is not None:
         for method, use_names in (("vectors", False), ("model", True)):
-            found = model_rankings(model, words, mentions, use_names, threshold if use_names else None)
-            rankings[method] = [[kg_id for kg_id, _ in candidates] for candidates in found]
+            rankings[method] = model_rankings(model, words, mentions, use_names, threshold if use_names else None)
     return score(mentions, rankings)
 
 
@@ -226,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "linkers and coverage only)")
     parser.add_argument("--biored", default=str(BIORED_DIR), help="folder with devel.pubtator and test.pubtator")
     parser.add_argument("--lexicon-cache", default=None, help="lexicon cache folder (default ~/.cache/kogner)")
+    parser.add_argument("--extend-index", action="store_true",
+                        help="add the biokg-lite lexicon to the model's index first, as train.py saves it now (for "
+                             "models saved with the teacher's entities only)")
     parser.add_argument("--max-documents", type=int, default=None, help="first N documents per split (smoke runs)")
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the predicted-span evaluation")
     parser.add_argument("--output", default=str(RESULTS_DIR / "linking_curated.json"), help="results JSON")
@@ -251,9 +256,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = KoGNERModel.from_pretrained(args.model).eval()
         if model.entity_index is None:
             raise SystemExit(f"--model {args.model}: no entity index (entity_index.json); train it with a teacher")
+        if args.extend_index:
+            from kogner.training.linking_heads import full_entity_index
+
+            model.entity_index = full_entity_index(model.entity_index, "biokg-lite", args.lexicon_cache)
     threshold = choose_threshold(model, splits["devel"][1], splits["devel"][2]) if model is not None else None
     value = threshold["value"] if threshold else None
-    results: dict[str, Any] = {**record, "model": args.model, "lexicon_entities": len(index), "nil_threshold": threshold}
+    results: dict[str, Any] = {**record, "model": args.model, "index_extended_with_lexicon": args.extend_index,
+                               "index_entities": len(model.entity_index) if model is not None else None,
+                               "lexicon_entities": len(index), "nil_threshold": threshold,
+                               "lexicon_xrefs_per_source": xref_report(index.kg_ids, index.xrefs)}
     results["devel"] = evaluate_split(splits["devel"][2], splits["devel"][1], names, model, value)
     test = evaluate_split(splits["test"][2], splits["test"][1], names, model, value)
     results.update(overall=test["overall"], per_type=test["per_type"])

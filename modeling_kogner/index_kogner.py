@@ -3,15 +3,17 @@
 The first ``len(vectors)`` entities carry a teacher vector ``H`` (the teacher's sample of the graph); the others
 (the rest of the graph's lexicon) carry only names, synonyms and identifiers: they are found by name and scored by
 the text encoder's vector of their name (`linking_kogner`). Saved next to the weights as
-``entity_index.safetensors`` (``H``, float16) and ``entity_index.json``; the table stores each column as one
-string (rows joined by newlines, a row's synonyms and identifiers by ``\\x1f``) with the normalised name keys
-(`names_kogner.normalize_name`) precomputed, so that an index of a million entities loads in seconds. Tables
-written before synonyms existed (lists of ids, names, types) still load. Imports only torch, safetensors and
+``entity_index.safetensors`` (``H``, float16, and each text column as one UTF-8 byte tensor: rows joined by
+newlines, a row's synonyms and identifiers by ``\\x1f``; the normalised names and synonyms,
+`names_kogner.normalize_name`, sorted for binary search) and ``entity_index.json`` (entity count, type names,
+format), so that an index of a million entities loads in seconds. Indexes of the first format (lists of ids,
+names and types in the JSON, vectors alone in the safetensors) still load. Imports only torch, safetensors and
 this package.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections.abc import Sequence
@@ -55,6 +57,46 @@ class JoinedRows(Sequence):
         return tuple(value.split(_ITEMS)) if value else ()
 
 
+def _bytes_tensor(text: str) -> torch.Tensor:
+    data = text.encode("utf-8")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+
+
+def _text(tensor: torch.Tensor) -> str:
+    return tensor.numpy().tobytes().decode("utf-8")
+
+
+class NameLookup:
+    """Sorted normalised names and synonyms (``keys``) with the row of each and whether it is a synonym: found by
+    binary search, so a loaded index needs no dictionary of a million names."""
+
+    def __init__(self, keys: list[str], rows: list[int], synonym: list[bool]) -> None:
+        if not len(keys) == len(rows) == len(synonym):
+            raise ValueError(f"name lookup: {len(keys)} keys, {len(rows)} rows, {len(synonym)} flags")
+        self.keys, self.rows, self.synonym = keys, rows, synonym
+
+    @classmethod
+    def build(cls, name_keys: Sequence[str]) -> "NameLookup":
+        entries = []
+        for row, keys in enumerate(name_keys):
+            seen = set()
+            for position, key in enumerate(keys.split(_ITEMS)):
+                if key and key not in seen:
+                    seen.add(key)
+                    entries.append((key, row, position > 0))
+        entries.sort()
+        return cls([e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries])
+
+    def find(self, key: str) -> list[tuple[int, bool]]:
+        """``(row, is_synonym)`` of ``key``, rows ascending."""
+        first = bisect.bisect_left(self.keys, key) if key else len(self.keys)
+        found = []
+        while first < len(self.keys) and self.keys[first] == key:
+            found.append((self.rows[first], self.synonym[first]))
+            first += 1
+        return found
+
+
 class EntityIndex:
     """The KG entities a model links spans to.
 
@@ -89,7 +131,7 @@ class EntityIndex:
         self._name_keys = list(name_keys) if name_keys is not None else None
         self._projected: tuple[tuple, torch.Tensor] | None = None
         self._row_of: dict[str, int] | None = None
-        self._lookup: dict[str, list[tuple[int, bool]]] | None = None
+        self._lookup: NameLookup | None = None
         self._type_rows: dict[str, torch.Tensor] = {}
         self.name_vectors: dict[tuple, dict[int, torch.Tensor]] = {}  # linking map key -> row -> name vector
 
@@ -133,39 +175,40 @@ class EntityIndex:
                                for row, name in enumerate(self.names)]
         return self._name_keys
 
+    def name_lookup(self) -> "NameLookup":
+        """Every normalised name and synonym, sorted, with its row (built from `name_keys` unless loaded)."""
+        if self._lookup is None:
+            self._lookup = NameLookup.build(self.name_keys())
+        return self._lookup
+
     def matches(self, text: str) -> list[tuple[int, bool]]:
         """``(row, is_synonym)`` of the entities whose name or a synonym normalises like ``text``, in index order."""
-        if self._lookup is None:
-            lookup: dict[str, list[tuple[int, bool]]] = {}
-            for row, keys in enumerate(self.name_keys()):
-                seen = set()
-                for position, key in enumerate(keys.split(_ITEMS)):
-                    if key and key not in seen:
-                        seen.add(key)
-                        lookup.setdefault(key, []).append((row, position > 0))
-            self._lookup = lookup
-        return self._lookup.get(normalize_name(text), [])
+        return self.name_lookup().find(normalize_name(text))
 
     def rows_named(self, text: str) -> list[int]:
         """Rows of the entities whose name (not a synonym) normalises like ``text``, in index order."""
         return [row for row, is_synonym in self.matches(text) if not is_synonym]
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking) and the table."""
+        """Write ``entity_index.safetensors`` (``H`` as float16: half the size, same cosine ranking; the text
+        columns and the sorted name lookup as UTF-8 byte tensors) and ``entity_index.json`` (what they are)."""
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         type_names = sorted(set(self.types))
         code = {name: chr(48 + number) for number, name in enumerate(type_names)}
-        table = {
-            "format": TABLE_FORMAT, "entities": len(self), "with_vectors": self.num_vectors,
-            "kg_ids": _ROWS.join(map(_clean, self.kg_ids)), "names": _ROWS.join(map(_clean, self.names)),
-            "type_names": type_names, "type_codes": "".join(code[t] for t in self.types),
-            "synonyms": _ROWS.join(self.synonyms.rows), "xrefs": _ROWS.join(self.xrefs.rows),
-            "name_keys_version": NAME_KEYS_VERSION, "name_keys": _ROWS.join(self.name_keys()),
-        }
-        save_file({"vectors": self.vectors.half().contiguous()}, str(directory / ENTITY_INDEX_VECTORS),
+        lookup = self.name_lookup()
+        texts = {"kg_ids": _ROWS.join(map(_clean, self.kg_ids)), "names": _ROWS.join(map(_clean, self.names)),
+                 "type_codes": "".join(code[t] for t in self.types), "synonyms": _ROWS.join(self.synonyms.rows),
+                 "xrefs": _ROWS.join(self.xrefs.rows), "lookup_keys": _ROWS.join(lookup.keys)}
+        tensors = {"vectors": self.vectors.half().contiguous(),
+                   "lookup_rows": torch.tensor(lookup.rows, dtype=torch.int32),
+                   "lookup_synonym": torch.tensor(lookup.synonym, dtype=torch.bool)}
+        tensors.update({f"text_{name}": _bytes_tensor(text) for name, text in texts.items()})
+        table = {"format": TABLE_FORMAT, "entities": len(self), "with_vectors": self.num_vectors,
+                 "type_names": type_names, "name_keys_version": NAME_KEYS_VERSION, "columns": sorted(texts)}
+        save_file(tensors, str(directory / ENTITY_INDEX_VECTORS),
                   metadata={"entities": str(len(self)), "with_vectors": str(self.num_vectors)})
         temporary = directory / (ENTITY_INDEX_TABLE + ".partial")
         temporary.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
@@ -177,22 +220,29 @@ class EntityIndex:
         return cls.from_files(Path(directory) / ENTITY_INDEX_TABLE, Path(directory) / ENTITY_INDEX_VECTORS)
 
     @classmethod
-    def from_table(cls, table: dict[str, Any], vectors: torch.Tensor) -> "EntityIndex":
-        """An index from the JSON table (either format) and its vectors."""
-        if not isinstance(table.get("kg_ids"), str):  # format 1: lists of ids, names and types
+    def from_table(cls, table: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "EntityIndex":
+        """An index from the JSON table and the safetensors tensors (either format)."""
+        vectors = tensors["vectors"]
+        if table.get("format", 1) < 2:  # lists of ids, names and types in the JSON table
             return cls(table["kg_ids"], table["names"], vectors, table.get("types"))
         count = int(table["entities"])
 
         def rows(column: str) -> list[str]:
-            values = table.get(column, "").split(_ROWS)
+            values = _text(tensors[f"text_{column}"]).split(_ROWS)
             if len(values) != count:
                 raise ValueError(f"column {column!r} has {len(values)} rows, expected {count}")
             return values
 
         type_names = table["type_names"]
-        keys = rows("name_keys") if table.get("name_keys_version") == NAME_KEYS_VERSION else None
-        return cls(rows("kg_ids"), rows("names"), vectors, [type_names[ord(c) - 48] for c in table["type_codes"]],
-                   JoinedRows(rows("synonyms")), JoinedRows(rows("xrefs")), keys)
+        codes = _text(tensors["text_type_codes"])
+        if len(codes) != count:
+            raise ValueError(f"{len(codes)} type codes, expected {count}")
+        index = cls(rows("kg_ids"), rows("names"), vectors, [type_names[ord(c) - 48] for c in codes],
+                    JoinedRows(rows("synonyms")), JoinedRows(rows("xrefs")))
+        if table.get("name_keys_version") == NAME_KEYS_VERSION:
+            keys = _text(tensors["text_lookup_keys"]).split(_ROWS)
+            index._lookup = NameLookup(keys, tensors["lookup_rows"].tolist(), tensors["lookup_synonym"].tolist())
+        return index
 
     @classmethod
     def from_files(cls, table_path: str | os.PathLike, vectors_path: str | os.PathLike) -> "EntityIndex":
@@ -202,11 +252,11 @@ class EntityIndex:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"entity index file {path} is missing")
         table = json.loads(Path(table_path).read_text(encoding="utf-8"))
-        vectors = load_file(str(vectors_path)).get("vectors")
-        if vectors is None:
+        tensors = load_file(str(vectors_path))
+        if "vectors" not in tensors:
             raise ValueError(f"{vectors_path} has no tensor 'vectors'")
         try:
-            return cls.from_table(table, vectors)
+            return cls.from_table(table, tensors)
         except (KeyError, ValueError, IndexError) as error:
             raise ValueError(f"{table_path} and {vectors_path} do not form an entity index: {error}") from error
 

@@ -34,6 +34,8 @@ NO_INDEX_MESSAGE = (
     "(train.py --teacher DIR with dist_weight > 0); this model has none. Set one with "
     "model.entity_index = EntityIndex(kg_ids, names, teacher_vectors)."
 )
+MAX_NAME_CANDIDATES = 64
+"""At most this many same-name entities of a span are scored (in index order: teacher entities first)."""
 # Words of an entity label -> the KG types it may denote, best first (a label is matched word by word, after
 # normalize_name; "cell line" is tried before "cell").
 LABEL_WORDS_KG_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -255,7 +257,7 @@ def link_mentions(
     kg_types = index.type_names()
     allowed = [label_kg_types(label, kg_types) for label in labels]
     matched = [[(row, is_synonym) for row, is_synonym in index.matches(text)
-                if types is None or index.types[row] in types] if use_names else []
+                if types is None or index.types[row] in types][:MAX_NAME_CANDIDATES] if use_names else []
                for text, types in zip(texts, allowed)]
     by_name = name_vectors(model, index, [row for found in matched for row, _ in found if row >= len(entities)])
     threshold = getattr(model.config, "linking_nil_threshold", None) if nil_threshold == "config" else nil_threshold

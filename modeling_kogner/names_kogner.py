@@ -44,10 +44,13 @@ def normalize_name(text: str) -> str:
 
     Returns ``""`` for text without letters or digits.
     """
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _GREEK.sub(lambda m: f" {GREEK_LETTERS[m.group(0)]} ", text)
-    text = _POSSESSIVE.sub("", text)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    if text.isascii():
+        text = _POSSESSIVE.sub("", text.lower())
+    else:
+        text = unicodedata.normalize("NFKC", text).lower()
+        text = _GREEK.sub(lambda m: f" {GREEK_LETTERS[m.group(0)]} ", text)
+        text = _POSSESSIVE.sub("", text)
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = _LETTER_DIGIT.sub(" ", _NON_WORD.sub(" ", text))
     words = text.split()
     words = [("1" if word == "i" and index and words[index - 1] in _NUMBERED else ROMAN_NUMERALS.get(word, word))

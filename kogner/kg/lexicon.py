@@ -19,13 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path
+from modeling_kogner.index_kogner import NAME_KEYS_VERSION
+from modeling_kogner.names_kogner import normalize_name
+
 from .biokg_lite import ENTITY_TYPES
 from .biokg_sources import collect_sources, source_files, source_signature
 from .storage import stable_key
 
 logger = logging.getLogger(__name__)
 
-LEXICON_VERSION = 1
+LEXICON_VERSION = 2  # 2: name_keys column
 _JOIN = "\x1f"
 
 
@@ -49,13 +52,16 @@ def lexicon_cache_path(hpo_dir: str | Path | None = None, ontology_files: Mappin
                        cache_dir: str | Path | None = None) -> Path:
     """The Parquet file caching the lexicon of these sources (it may not exist yet)."""
     hpo, files = source_files(hpo_dir, ontology_files)
-    key = stable_key({"version": LEXICON_VERSION, "sources": source_signature(hpo, files)})
+    key = stable_key({"version": LEXICON_VERSION, "name_keys": NAME_KEYS_VERSION,
+                      "sources": source_signature(hpo, files)})
     return Path(cache_dir or default_cache_dir()) / f"lexicon-{key}.parquet"
 
 
 def build_lexicon_table(hpo_dir: str | Path | None = None,
                         ontology_files: Mapping[str, str | Path] | None = None) -> pd.DataFrame:
-    """Parse the sources (whole ontologies, no caps) into a table: kg_id, type, name, synonyms, xrefs."""
+    """Parse the sources (whole ontologies, no caps) into a table: kg_id, type, name, synonyms, xrefs, name_keys
+    (the normalised name and synonyms, `modeling_kogner.names_kogner.normalize_name`, as an entity index stores
+    them)."""
     hpo, files = source_files(hpo_dir, ontology_files)
     builder = collect_sources(hpo, files)
     ids = sorted(builder.nodes)
@@ -66,6 +72,7 @@ def build_lexicon_table(hpo_dir: str | Path | None = None,
     return pd.DataFrame({
         "kg_id": ids, "type": [n.type for n in nodes], "name": [n.name for n in nodes],
         "synonyms": [_JOIN.join(n.synonyms) for n in nodes], "xrefs": [_JOIN.join(n.xrefs) for n in nodes],
+        "name_keys": [_JOIN.join([normalize_name(n.name), *map(normalize_name, n.synonyms)]) for n in nodes],
     })
 
 

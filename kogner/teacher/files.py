@@ -1,7 +1,7 @@
 """The teacher's three files, written atomically and bound together by one fingerprint.
 
-``teacher.safetensors`` (H and its parts), ``entities.tsv`` (row -> KG id, name, type) and ``teacher.json`` are
-each written to a temporary sibling and renamed into place; ``teacher.json`` is removed before the others are
+``teacher.safetensors`` (H and its parts), ``entities.tsv`` (row -> KG id, name, type, synonyms, xrefs) and
+``teacher.json`` are each written to a temporary sibling and renamed into place; ``teacher.json`` is removed before the others are
 replaced and written last, so a build killed half-way leaves no ``teacher.json`` and never passes for a complete
 teacher. The fingerprint — sha256 over ``entities.tsv``'s bytes and H's shape, dtype and bytes — is stored in
 ``teacher.json`` (``artifact``) and in the safetensors metadata (``teacher_fingerprint``); :func:`check_teacher_files`

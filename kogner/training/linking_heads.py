@@ -92,6 +92,42 @@ def retrieval_accuracy(model: Any, queries: torch.Tensor, rows: torch.Tensor) ->
     return round(float((nearest == rows).float().mean()), 4)
 
 
+def name_links(index: EntityIndex, max_width: int, max_links: int, seed: int
+               ) -> tuple[list[list[str]], list[tuple[int, int, int]], list[int]]:
+    """Training links made of the names and synonyms of the index's entities with a teacher vector, each read alone
+    (a sentence of its own words, at most ``max_width``), up to ``max_links`` in a seeded random order: the same
+    triple as `training_links`, to add to it so that the fit also learns synonyms (and the query of a name read
+    alone, which scores entities without a teacher vector, lands near its entity)."""
+    from modeling_kogner.processing_kogner import split_words
+
+    pairs = [(text, row) for row in range(index.num_vectors)
+             for text in dict.fromkeys([index.names[row], *index.synonyms[row]])]
+    random.Random(seed).shuffle(pairs)
+    sentences, spans, rows = [], [], []
+    for text, row in pairs:
+        words = [word for word, _, _ in split_words(text)][:max_width]
+        if words and len(rows) < max_links:
+            spans.append((len(sentences), 0, len(words) - 1))
+            sentences.append(words)
+            rows.append(row)
+    return sentences, spans, rows
+
+
+def homonym_rows(index: EntityIndex) -> dict[int, list[int]]:
+    """Entity row (with a teacher vector) -> the other such rows sharing a normalised name or synonym with it."""
+    groups: dict[str, set[int]] = {}
+    for row, keys in enumerate(index.name_keys()[: index.num_vectors]):
+        for key in keys.split("\x1f"):
+            if key:
+                groups.setdefault(key, set()).add(row)
+    homonyms: dict[int, set[int]] = {}
+    for rows in groups.values():
+        if len(rows) > 1:
+            for row in rows:
+                homonyms.setdefault(row, set()).update(rows - {row})
+    return {row: sorted(others) for row, others in homonyms.items()}
+
+
 def fit_linking_heads(
     model: Any,
     sentences: Sequence[Sequence[str]],
@@ -103,6 +139,7 @@ def fit_linking_heads(
     learning_rate: float = 1e-3,
     seed: int = 0,
     progress: bool = True,
+    hard_negatives: bool = False,
 ) -> dict[str, Any]:
     """Fit the model's two `linking_maps` for retrieval among ``model.entity_index``; returns a report.
 
@@ -110,6 +147,8 @@ def fit_linking_heads(
         sentences, spans, rows: training links, e.g. from `training_links` (``rows`` index the entity index).
         steps, batch_size, learning_rate: Adam steps over batches of links.
         candidates: index entities scored per step besides the batch's own (all when the index is smaller).
+        hard_negatives: also score, in every step, the entities that share a normalised name or synonym with a
+            batch's own entity (`homonym_rows`), the ones names cannot tell apart.
     """
     index = model.entity_index
     if model.distillation_head is None or index is None:
@@ -129,6 +168,7 @@ def fit_linking_heads(
     device, dtype = query_map.weight.device, query_map.weight.dtype
     queries, targets, entities = queries.to(device, dtype), targets.to(device), index.vectors.to(device, dtype)
     before = retrieval_accuracy(model, queries[held], targets[held])
+    homonyms = homonym_rows(index) if hard_negatives else {}
     parameters = [*query_map.parameters(), *entity_map.parameters()]
     flags = [parameter.requires_grad for parameter in parameters]
     optimizer = torch.optim.Adam(parameters, lr=learning_rate)
@@ -140,6 +180,9 @@ def fit_linking_heads(
         for _ in tqdm(range(steps), desc="fitting the linking heads", unit="step", disable=not progress):
             batch = fit[torch.randint(len(fit), (min(batch_size, len(fit)),), generator=generator)]
             drawn = torch.randint(index.num_vectors, (min(candidates, index.num_vectors),), generator=generator)
+            if homonyms:
+                same_name = [h for t in targets[batch].tolist() for h in homonyms.get(t, ())]
+                drawn = torch.cat([drawn, torch.tensor(same_name, dtype=torch.long)])
             pool = torch.unique(torch.cat([targets[batch].cpu(), drawn])).to(device)  # sorted, own entities in it
             logits = (F.normalize(query_map(queries[batch]), dim=-1)
                       @ F.normalize(entity_map(entities[pool]), dim=-1).T) / temperature
@@ -155,7 +198,8 @@ def fit_linking_heads(
         model.linking_head.fitted.fill_(True)
     report = {"linking_query": model.config.linking_query, "links": len(spans), "held_out_links": len(held),
               "entities": index.num_vectors, "steps": steps,
-              "candidates_per_step": min(candidates, index.num_vectors), "first_loss": losses[0] if losses else None,
+              "candidates_per_step": min(candidates, index.num_vectors), "hard_negatives": hard_negatives,
+              "first_loss": losses[0] if losses else None,
               "final_loss": losses[-1] if losses else None, "held_out_seen_acc_at_1_before": before,
               "held_out_seen_acc_at_1_after": retrieval_accuracy(model, queries[held], targets[held]),
               "seconds": round(time.perf_counter() - started, 1)}
@@ -183,9 +227,12 @@ def full_entity_index(index: EntityIndex, kg_source: str, cache_dir: str | Path 
             synonyms[row] = synonyms[row] or names_synonyms[source]
             xrefs[row] = xrefs[row] or names_xrefs[source]
     extra = table[~table["kg_id"].isin(set(index.kg_ids))]
+    teacher_keys = EntityIndex(index.kg_ids, index.names, index.vectors, index.types, JoinedRows(synonyms)).name_keys()
     combined = EntityIndex(index.kg_ids + extra["kg_id"].tolist(), index.names + extra["name"].tolist(),
                            index.vectors, index.types + extra["type"].tolist(),
-                           JoinedRows(synonyms + extra["synonyms"].tolist()), JoinedRows(xrefs + extra["xrefs"].tolist()))
+                           JoinedRows(synonyms + extra["synonyms"].tolist()),
+                           JoinedRows(xrefs + extra["xrefs"].tolist()),
+                           teacher_keys + extra["name_keys"].tolist())
     logger.info("entity index: %d teacher entities + %d lexicon entities linkable by name", len(index), len(extra))
     return combined
 
@@ -210,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="Adam steps (default %(default)s)")
     parser.add_argument("--max_links", type=int, default=20000, help="training links used (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the link sample and the fit")
+    parser.add_argument("--name_links", type=int, default=0, metavar="N",
+                        help="also fit on up to N entity names and synonyms read alone (default 0: none)")
+    parser.add_argument("--hard_negatives", action="store_true",
+                        help="score entities sharing a name or synonym with each batch's entities in every step")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = KoGNERModel.from_pretrained(args.model)
@@ -218,7 +269,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     dataset, _ = link_corpus(load_training_mix(args.train_data, args.data_dir, args.seed), model.entity_index)
     sentences, spans, rows = training_links(dataset, model.entity_index.row_of, model.config.max_width,
                                             args.max_links, args.seed)
-    report = fit_linking_heads(model, sentences, spans, rows, steps=args.steps, seed=args.seed)
+    if args.name_links:
+        extra = name_links(model.entity_index, model.config.max_width, args.name_links, args.seed)
+        offset = len(sentences)
+        sentences = sentences + extra[0]
+        spans = spans + [(offset + sentence, start, end) for sentence, start, end in extra[1]]
+        rows = rows + extra[2]
+    report = fit_linking_heads(model, sentences, spans, rows, steps=args.steps, seed=args.seed,
+                               hard_negatives=args.hard_negatives)
     model.save_pretrained(args.out)
     model.tokenizer.save_pretrained(args.out)
     report = {"command": "python -m kogner.training.linking_heads " + " ".join(sys.argv[1:] if argv is None else argv),
