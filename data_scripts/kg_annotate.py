@@ -7,7 +7,7 @@
 ``NAME:SPLIT``), any other training source (GLiNER JSON, a ``.pubtator`` file, a saved dataset), or a plain-text
 file (one or more sentences per line; all in ``train``). The output folder is a training source like ``runs/data``
 (``--train_data runs/kg-text``): a `DatasetDict` with ``annotation.json`` (settings and counts) and ``README.md``.
-The first run normalises every lexicon name once (minutes) and caches the table beside the lexicon.
+The first run builds the biokg-lite lexicon once (minutes; cached, see `kogner.kg.lexicon`).
 """
 
 from __future__ import annotations

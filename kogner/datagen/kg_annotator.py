@@ -25,13 +25,12 @@ Matching rules:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import shutil
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,9 +39,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kogner.atomic import atomic_path
 from kogner.kg.lexicon import LexiconEntry
-from kogner.kg.storage import stable_key
 from kogner.words import word_list
 from modeling_kogner.names_kogner import normalize_name
 
@@ -131,53 +128,50 @@ def _surface(text: str) -> str:
 
 
 NAME_COLUMNS = ("key", "kg_id", "type", "surface", "acronym", "punctuation")
-NAME_TABLE_VERSION = 1
+LEXICON_LIST_JOIN = "\x1f"
+"""How `kogner.kg.lexicon.load_lexicon_table` joins the synonyms and name keys of one entity."""
 
 
-def name_rows(entries: Iterable[LexiconEntry], max_words: int = 10, progress: bool = False) -> pd.DataFrame:
+def _name_row(name: str, key: str, kg_id: str, entity_type: str, max_words: int) -> tuple | None:
+    """The `NAME_COLUMNS` of one name with its key; ``None`` for a key without a letter or with too many words."""
+    if not key or key.count(" ") >= max_words or not any(c.isalpha() for c in key):
+        return None
+    surface = _surface(name)
+    return (key, kg_id, entity_type, surface, bool(_ACRONYM.search(surface)),
+            "".join(sorted(set(name) & GUARDED_PUNCTUATION)))
+
+
+def _table(rows: Iterable[tuple | None]) -> pd.DataFrame:
+    kept = [row for row in rows if row is not None]
+    return pd.DataFrame(kept, columns=list(NAME_COLUMNS)).drop_duplicates(["key", "kg_id", "surface"])
+
+
+def name_rows(entries: Iterable[LexiconEntry], max_words: int = 10) -> pd.DataFrame:
     """One row per distinct (entity, name or synonym): its key (`normalize_name`), kg_id, type, surface (letters and
     digits, case kept), whether it is an acronym, and the guarded punctuation it holds. Names without a letter, or
     with more than ``max_words`` words, are left out."""
-    rows: list[tuple[str, str, str, str, bool, str]] = []
-    for entry in tqdm(entries, desc="normalising names", unit="entity", disable=not progress, mininterval=5):
-        for name in dict.fromkeys((entry.name, *entry.synonyms)):
-            key = normalize_name(name)
-            if not key or key.count(" ") >= max_words or not any(c.isalpha() for c in key):
-                continue
-            surface = _surface(name)
-            rows.append((key, entry.kg_id, entry.entity_type, surface, bool(_ACRONYM.search(surface)),
-                         "".join(sorted(set(name) & GUARDED_PUNCTUATION))))
-    return pd.DataFrame(rows, columns=list(NAME_COLUMNS)).drop_duplicates(["key", "kg_id", "surface"])
+    return _table(_name_row(name, normalize_name(name), entry.kg_id, entry.entity_type, max_words)
+                  for entry in entries for name in (entry.name, *entry.synonyms))
 
 
-def name_table_path(cache_dir: str | Path | None = None) -> Path:
-    """Where `name_table` caches the normalised names: keyed by the lexicon's cache and the normaliser's source."""
-    from kogner.kg.lexicon import default_cache_dir, lexicon_cache_path
-
-    import modeling_kogner.names_kogner as names_module
-
-    normaliser = hashlib.sha256(Path(names_module.__file__).read_bytes()).hexdigest()[:16]
-    lexicon_path = lexicon_cache_path(cache_dir=cache_dir)
-    key = stable_key({"version": NAME_TABLE_VERSION, "lexicon": lexicon_path.name, "normaliser": normaliser})
-    return Path(cache_dir or default_cache_dir()) / f"kg-names-{key}.parquet"
-
-
-def name_table(types: Sequence[str] | None = None, cache_dir: str | Path | None = None,
+def name_table(types: Sequence[str] | None = None, cache_dir: str | Path | None = None, max_words: int = 10,
                progress: bool = True) -> pd.DataFrame:
-    """`name_rows` of the whole biokg-lite lexicon (`kogner.kg.lexicon.load_lexicon`), cached as Parquet beside the
-    lexicon (keyed by the lexicon and the normaliser's source), optionally only some ``types``."""
-    from kogner.kg.lexicon import load_lexicon
+    """`name_rows` of the whole biokg-lite lexicon (`kogner.kg.lexicon.load_lexicon_table`, optionally only some
+    ``types``), from the name keys the lexicon caches (nothing is normalised again)."""
+    from kogner.kg.lexicon import load_lexicon_table
 
-    path = name_table_path(cache_dir)
-    if path.exists():
-        table = pd.read_parquet(path)
-    else:
-        table = name_rows(load_lexicon(cache_dir=cache_dir), progress=progress)
-        with atomic_path(path) as temporary:
-            table.to_parquet(temporary)
-    if types is not None:
-        table = table[table["type"].isin(list(types))]
-    return table
+    lexicon = load_lexicon_table(types, cache_dir=cache_dir)
+    columns = [lexicon[column].tolist() for column in ("kg_id", "type", "name", "synonyms", "name_keys")]
+
+    def rows() -> Iterator[tuple | None]:
+        for kg_id, entity_type, name, synonyms, keys in tqdm(zip(*columns), total=len(lexicon), unit="entity",
+                                                             desc="reading names", disable=not progress,
+                                                             mininterval=5):
+            names = [name, *(synonyms.split(LEXICON_LIST_JOIN) if synonyms else [])]
+            for one, key in zip(names, keys.split(LEXICON_LIST_JOIN)):
+                yield _name_row(one, key, kg_id, entity_type, max_words)
+
+    return _table(rows())
 
 
 class KGAnnotator:
