@@ -20,8 +20,8 @@ training settings; evaluation records are keyed by the evaluation settings; the 
 ``peer-<key>/seed<N>/``, keyed by what it depends on: mix, source weights, steps, batch, encoder, learning rates)
 and a rerun with identical settings reuses it; an interrupted training resumes from its last checkpoint.
 Results: ``benchmarks/results/<protocol>.json`` with ``command``, ``commit``, ``machine``, ``date``, ``seeds``,
-``threshold`` and
-``corpora: {folder: {f1, f1_std, precision, recall, per_label}}`` (percent); supervised adds ``peer``.
+``threshold`` and ``corpora: {folder: {f1, f1_std, precision, recall, per_label}}`` (percent); supervised adds
+``peer``. Each model's card and ``eval_results.json`` are rewritten with its threshold and test scores.
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ import yaml
 from benchmarks.common import (
     REPO_ROOT, RESULTS_DIR, command_line, mean_std, provenance, run_key, split_at_double_dash, write_json,
 )
+from benchmarks.sentence_spans import write_sentence_spans
+from kogner.corpora.mix import load_training_mix, parse_source_weights, resolve_eval_sets
 from kogner.corpora.registry import ADDED_CORPORA, available_corpora, resolve_data_dir
-from kogner.evaluation.threshold import DEFAULT_GRID
+from kogner.evaluation.metrics import gold_spans, span_scores
+from kogner.evaluation.threshold import DEFAULT_GRID, model_scored_predict, select_threshold, spans_at, write_threshold
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ def train_model(args: argparse.Namespace, sources: dict[str, list[str]], seed: i
             *(["--data_dir", args.data_dir] if args.data_dir else []), *args.train_args]
     model_args, data_args, training_args = parse_arguments(argv)
     data_args.train_data, data_args.eval_data, data_args.test_data = list(sources["train"]), [], []
+    data_args.threshold_dev_data = []  # chosen by evaluate_model on the protocol's own dev sets
     data_args.label_implications = list(implications)
     data_args.teacher = None if args.teacher == "none" else args.teacher
     if data_args.teacher is None:
@@ -195,9 +199,7 @@ def train_model(args: argparse.Namespace, sources: dict[str, list[str]], seed: i
 def evaluate_model(predict: Any, args: argparse.Namespace, sources: dict[str, list[str]], record_file: Path,
                    model_dir: Path | None = None) -> dict[str, Any]:
     """Threshold on the dev sets (written into ``model_dir``'s config), then the test splits at that threshold."""
-    from kogner.corpora.mix import resolve_eval_sets
-    from kogner.evaluation.metrics import gold_spans, span_scores
-    from kogner.evaluation.threshold import select_threshold, spans_at, write_threshold
+    from kogner.training.model_card import restate_model
 
     if record_file.is_file() and not args.fresh:
         return json.loads(record_file.read_text())
@@ -213,12 +215,17 @@ def evaluate_model(predict: Any, args: argparse.Namespace, sources: dict[str, li
     if model_dir is not None:
         write_threshold(model_dir, choice.threshold)
     test_sets = first(resolve_eval_sets(sources["test"] + sources["kg_test"], args.data_dir, "test"), args.max_test)
-    scores = {}
+    scores, sentences = {}, {}
     for name, (dataset, labels) in test_sets.items():
         predicted = spans_at(predict(dataset["tokens"], labels, choice.threshold), choice.threshold)
-        scores[name] = {**span_scores([gold_spans(example) for example in dataset], predicted), "labels": labels}
+        gold = [gold_spans(example) for example in dataset]
+        scores[name] = {**span_scores(gold, predicted), "labels": labels, "threshold": choice.threshold}
+        sentences[name] = (gold, predicted)
         print(f"  {name}: F1 {100 * scores[name]['f1']:.1f}", flush=True)
-    record = {"threshold": choice.to_dict(), "test": scores, "seconds": round(time.time() - started, 1)}
+    record = {"threshold": choice.to_dict(), "test": scores, "seconds": round(time.time() - started, 1),
+              "sentences_file": write_sentence_spans(record_file, sentences)}
+    if model_dir is not None:  # the model's card and eval_results.json state this threshold and these scores
+        restate_model(model_dir, scores, choice.to_dict(), sources["test"] + sources["kg_test"])
     write_json(record_file, record, announce=False)
     return record
 
@@ -226,7 +233,6 @@ def evaluate_model(predict: Any, args: argparse.Namespace, sources: dict[str, li
 def kogner_predict(model_dir: Path, batch_size: int) -> Any:
     import torch
 
-    from kogner.evaluation.threshold import model_scored_predict
     from modeling_kogner import KoGNERModel
 
     model = KoGNERModel.from_pretrained(str(model_dir))
@@ -235,7 +241,6 @@ def kogner_predict(model_dir: Path, batch_size: int) -> Any:
 
 def training_mix_weights(args: argparse.Namespace) -> dict[str, float]:
     """The ``train_weights`` of the runs (config, then the extra train.py arguments): the peer samples the same mix."""
-    from kogner.corpora.mix import parse_source_weights
     from kogner.training.cli import parse_arguments
 
     _, data_args, _ = parse_arguments(["--config", args.config, *args.train_args])
@@ -250,7 +255,6 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
 
     from benchmarks import peer
 
-    from kogner.corpora.mix import load_training_mix
 
     record_file = run_dir / f"peer-eval-{eval_key}.json"
     if record_file.is_file() and not args.fresh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -210,3 +211,44 @@ def test_running_loss_balance_is_a_bias_corrected_average() -> None:
     assert again.update("lang", 1.0) == pytest.approx(balance.update("lang", 1.0))
     with pytest.raises(ValueError, match="momentum"):
         RunningLossBalance(momentum=1.0)
+
+
+SHIPPED_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config_file", SHIPPED_CONFIGS, ids=lambda path: path.name)
+def test_shipped_configs_keep_the_distillation_share_near_its_weight(config_file, tiny_encoder_dir, tmp_path) -> None:
+    """Each shipped recipe's loss settings, on a tiny model: a few real training steps, then the loss scales
+    measured on the release mix (BCE ~0.014, MSE ~0.7), where an unbalanced loss is ~93 % distillation."""
+    import random
+    from types import SimpleNamespace
+
+    from kogner.training.balance import RunningLossBalance
+    from kogner.training.cli import parse_arguments
+
+    model_args, _, training_args = parse_arguments(["--config", str(config_file), "--output_dir", str(tmp_path),
+                                                     "--bf16", "false", "--fp16", "false", "--use_cpu", "true"])
+    a, b = model_args.lang_weight, model_args.dist_weight
+    if b == 0:
+        pytest.skip(f"{config_file.name} trains without distillation")
+    target = b / (a + b)
+    model, trainer = toy_trainer(tiny_encoder_dir, tmp_path, learning_rate=1e-4, save_strategy="no",
+                                 loss_balance=training_args.loss_balance)
+    model.config.lang_weight, model.config.dist_weight = a, b
+    trainer.train()
+    logged = [entry["dist_share"] for entry in trainer.state.log_history if "dist_share" in entry]
+    assert logged and all(abs(share - target) < 0.15 for share in logged), (config_file.name, logged)
+
+    if trainer.loss_balance is not None:
+        trainer.loss_balance = RunningLossBalance()  # a fresh run at the measured scales
+    generator, lang_terms, dist_terms = random.Random(0), [], []
+    for _ in range(200):
+        lang = torch.tensor(0.014 * generator.uniform(0.7, 1.3), requires_grad=True)
+        dist = torch.tensor(0.7 * generator.uniform(0.7, 1.3), requires_grad=True)
+        outputs = SimpleNamespace(loss=a * lang + b * dist, lang_loss=lang, dist_loss=dist)
+        loss = trainer.compute_loss(_FixedOutputs(model.config, outputs), {"distill_index": torch.zeros((2, 2))})
+        loss.backward()
+        lang_terms.append(lang.grad.item() * lang.item())
+        dist_terms.append(dist.grad.item() * dist.item())
+    share = sum(dist_terms[50:]) / (sum(lang_terms[50:]) + sum(dist_terms[50:]))
+    assert share == pytest.approx(target, abs=0.05), f"{config_file.name}: distillation share {share:.2f}"

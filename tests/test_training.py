@@ -95,6 +95,27 @@ def test_saved_model_loads_and_card_has_metrics(trained_run):
     assert "trust_remote_code=True" in card.text
 
 
+def test_restating_a_model_rewrites_card_and_scores_only_when_they_agree(trained_run, tmp_path):
+    import shutil
+
+    from huggingface_hub import ModelCard
+
+    from kogner.training.model_card import CardMismatchError, restate_model
+
+    output, results = trained_run
+    model_dir = Path(shutil.copytree(output, tmp_path / "model"))
+    threshold = json.loads((model_dir / "config.json").read_text())["threshold"]
+    choice = {"threshold": threshold, "mean_f1": 0.5, "dev_sets": ["x:validation"], "curve": {"0.1": {}, "0.9": {}}}
+    with pytest.raises(CardMismatchError, match="config holds"):
+        restate_model(model_dir, results, {**choice, "threshold": round(threshold + 0.1, 2)})
+    rescored = {name: {**scores, "f1": 0.123} for name, scores in results.items()}
+    restate_model(model_dir, rescored, choice)
+    assert json.loads((model_dir / "eval_results.json").read_text()) == json.loads(json.dumps(rescored))
+    card = ModelCard.load(model_dir / "README.md")
+    assert [entry.metric_value for entry in card.data.eval_results if entry.metric_type == "f1"] == [12.3]
+    assert "over the dev sets x:validation" in card.text
+
+
 def test_threshold_chosen_on_dev_is_what_the_config_card_and_scores_hold(trained_run):
     from huggingface_hub import ModelCard
 

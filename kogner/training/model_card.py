@@ -14,14 +14,17 @@ import json
 import math
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from huggingface_hub import DatasetCard, EvalResult, ModelCard, ModelCardData
 
+from kogner.atomic import atomic_write_json
 from kogner.corpora.mix import split_source
 from kogner.corpora.registry import resolve_data_dir
 from kogner.datagen.sources import Source, corpus_sources, kg_sources
 from kogner.evaluation.evaluate import markdown_table
+from modeling_kogner import KoGNERConfig
 
 CARD_HYPERPARAMETERS = (
     "max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
@@ -291,3 +294,30 @@ def write_model_card(
     path.parent.mkdir(parents=True, exist_ok=True)
     build_model_card(model, args, eval_results, info).save(path)
     return path
+
+
+def card_arguments(args: Any) -> dict[str, Any]:
+    """The training arguments a card shows, as JSON values (saved in ``training_log.json`` for `restate_model`)."""
+    names = ("output_dir", "hub_model_id", *CARD_HYPERPARAMETERS)
+    return {name: _rounded(getattr(args, name)) for name in names if hasattr(args, name)}
+
+
+def restate_model(model_dir: str | Path, results: dict[str, dict[str, Any]],
+                  threshold_choice: dict[str, Any] | None = None, sources: list[str] | None = None) -> Path:
+    """After a threshold chosen and test sets scored outside training (the benchmark protocols): check that the saved
+    config holds the chosen threshold, then rewrite ``eval_results.json`` and the card from the facts the training
+    run saved in ``training_log.json``. Raises `CardMismatchError` when the config, choice and scores disagree."""
+    model_dir = Path(model_dir)
+    saved = json.loads((model_dir / "training_log.json").read_text(encoding="utf-8")).get("card")
+    if not saved:
+        raise ValueError(f"{model_dir}/training_log.json holds no card facts (trained before they were saved)")
+    info = dict(saved["info"])
+    info["sources"] = [*info.get("sources", []), *(sources or [])]
+    if threshold_choice is not None:
+        info["threshold_choice"] = threshold_choice
+    model = SimpleNamespace(config=KoGNERConfig.from_pretrained(model_dir))
+    card = build_model_card(model, SimpleNamespace(**saved["args"]), results, info)  # checks before writing
+    atomic_write_json(model_dir / "eval_results.json", results)
+    card.save(model_dir / "README.md")
+    return model_dir / "README.md"
+

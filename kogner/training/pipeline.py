@@ -26,6 +26,7 @@ from kogner.evaluation.threshold import model_scored_predict, select_threshold, 
 
 from .collator import KoGNERDataCollator, TeacherTable
 from .linking_heads import fit_linking_heads, full_entity_index, training_links
+from .model_card import card_arguments
 from .trainer import KoGNERTrainer
 
 logger = logging.getLogger("kogner.train")
@@ -304,7 +305,8 @@ def write_run_outputs(run: TrainingRun, training_args: Any) -> None:
     atomic_write_json(output_dir / "training_log.json", {
         "world_size": training_args.world_size, "device": str(training_args.device),
         "kge_links": dict(run.link_counts), "corpus_links": run.corpus_links, "linking_fit": run.linking_fit,
-        "threshold_choice": trainer.card_info.get("threshold_choice"), "log_history": trainer.state.log_history})
+        "threshold_choice": trainer.card_info.get("threshold_choice"), "log_history": trainer.state.log_history,
+        "card": {"info": trainer.card_info, "args": card_arguments(training_args)}})
     if run.results:
         print("\n" + markdown_table(run.results) + "\n", flush=True)
     print(f"model saved to {training_args.output_dir}", flush=True)
