@@ -257,23 +257,9 @@ def test_markdown_table_and_predict_spans_agree(tiny_model_dir):
 
 
 # ------------------------------------------------------------------------------- benchmark scripts' pure helpers
-def load_benchmark_script(name: str):
-    """A benchmark script loaded as `python benchmarks/NAME.py` would: its folder first on sys.path."""
-    import importlib.util
-    import sys
-
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    path = folder / f"{name}.py"
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_peer_maps_gliner_char_offsets_back_to_words():
-    peer = load_benchmark_script("peer")
+    from benchmarks import peer
+
     text, offsets = peer.word_offsets(["IL", "-", "2", "gene", "expression"])
     assert text == "IL - 2 gene expression"
     assert peer.char_span_to_words(0, 6, offsets) == (0, 2)  # "IL - 2"
@@ -282,26 +268,3 @@ def test_peer_maps_gliner_char_offsets_back_to_words():
     assert peer.char_span_to_words(11, 12, offsets) is None  # only the space
     converted = peer.to_gliner_format({"tokens": [["a", "b"]], "ner": [[{"start": 0, "end": 1, "label": "gene"}]]})
     assert converted == [{"tokenized_text": ["a", "b"], "ner": [[0, 1, "gene"]]}]
-
-
-def test_accuracy_summary_is_mean_and_sample_std_over_seeds():
-    accuracy = load_benchmark_script("accuracy")
-    runs = {"kg": {str(seed): {"results": {"bc5cdr:test": {"f1": f1}}} for seed, f1 in [(1, 0.40), (2, 0.50), (3, 0.60)]}}
-    summary = accuracy.summarize(runs)
-    assert summary["kg"]["bc5cdr:test"]["mean"] == pytest.approx(50.0)
-    assert summary["kg"]["bc5cdr:test"]["std"] == pytest.approx(10.0)
-    assert summary["kg"]["bc5cdr:test"]["n"] == 3
-    assert "| (a) KG data, distillation (n=3) | 50.0 ± 10.0 |" in accuracy.markdown(summary, ["bc5cdr"])
-    table = accuracy.markdown({"sup": summary["kg"]}, ["bc5cdr"])
-    assert "50.0 ± 10.0 (sup)" in table
-
-
-def test_accuracy_passes_arguments_after_double_dash_to_every_run(tmp_path):
-    accuracy = load_benchmark_script("accuracy")
-    args = accuracy.parse_args(["--seeds", "1", "--", "--label_implications", "gene=protein", "--threshold", "0.3"])
-    assert args.seeds == [1] and args.train_args == ["--label_implications", "gene=protein", "--threshold", "0.3"]
-    args.encoder, args.data_dir = "some/encoder", str(tmp_path)
-    argv = accuracy.run_argv(args, "kg_nodist", 1, tmp_path, ["bc5cdr"], ["bc5cdr"])
-    assert argv[-4:] == args.train_args  # last, so they override the arm's own settings
-    assert argv[argv.index("--dist_weight") + 1] == "0.0"
-    assert accuracy.parse_args(["--quick"]).train_args == []

@@ -410,3 +410,18 @@ def test_gold_spans_of_unlinked_text_get_teacher_links_by_name(tiny_encoder_dir,
         assert log["kge_links"] == {} and log["corpus_links"] is None
         assert log["linking_fit"] == {"skipped": "no training link points at an entity of the index"}
         assert all(entry["dist_loss"] == 0 for entry in losses)
+
+
+def test_resume_from_last_checkpoint_or_start_fresh(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from kogner.training import pipeline
+
+    args = SimpleNamespace(resume_from_checkpoint="last", output_dir=str(tmp_path))
+    assert pipeline.checkpoint_to_resume(args) is None  # a first run starts from the beginning
+    complete = {"checkpoint-200"}
+    monkeypatch.setattr("kogner.atomic.checkpoint_is_complete", lambda path: path.name in complete)
+    for step in (100, 200, 300):  # checkpoint-300 was cut off by a kill
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    assert pipeline.checkpoint_to_resume(args) == str(tmp_path / "checkpoint-200")
+    assert pipeline.checkpoint_to_resume(SimpleNamespace(resume_from_checkpoint="some/folder")) == "some/folder"

@@ -14,7 +14,7 @@ from typing import Any
 from accelerate.utils import broadcast_object_list
 from transformers import set_seed
 
-from kogner.atomic import atomic_write_json, partial_path, publish_folder
+from kogner.atomic import atomic_write_json, last_complete_checkpoint, partial_path, publish_folder
 
 from modeling_kogner import EntityIndex, KoGNERModel
 
@@ -147,7 +147,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets
     dev_sets = _eval_sets(data_args.threshold_dev_data, data_args, "validation", data_args.max_threshold_dev_samples)
     run.trainer = build_trainer(run, data_args, training_args, eval_sets)
-    run.trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    run.trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
     fit_linking(run, training_args)
     if run.teacher is not None:  # issue 30: the saved index = the teacher's entities + the KG's lexicon (by name)
         run.model.entity_index = full_entity_index(run.entity_index, run.teacher_summary["knowledge graph"])
@@ -159,6 +159,17 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     if training_args.push_to_hub:
         run.trainer.push_to_hub(commit_message="KoGNER model trained with train.py")
     return run.results
+
+
+def checkpoint_to_resume(training_args: Any) -> str | None:
+    """``--resume_from_checkpoint``: a checkpoint folder, or ``last`` = the newest complete checkpoint in
+    ``output_dir`` if there is one (a rerun of an interrupted job resumes, a first run starts fresh)."""
+    if training_args.resume_from_checkpoint != "last":
+        return training_args.resume_from_checkpoint
+    last = last_complete_checkpoint(Path(training_args.output_dir))
+    logger.info("resuming from %s" if last else "no checkpoint in %s: training from the start",
+                last or training_args.output_dir)
+    return str(last) if last else None
 
 
 def start_run(model_args: Any, data_args: Any) -> TrainingRun:
