@@ -115,33 +115,46 @@ def greedy_decode(
     size = max(candidate.end for candidate in candidates) + 2
     chosen_spans: set[tuple[int, int]] = set()
     chosen: list[SpanCandidate] = []
-    if flat_ner:
-        occupied = bytearray(size)
-        for candidate in ordered:
-            start, end = candidate.start, candidate.end
-            if (start, end) in chosen_spans:
-                if multi_label:
-                    chosen.append(candidate)
-                continue
-            if occupied.find(1, start, end + 1) >= 0:
-                continue
-            occupied[start : end + 1] = b"\x01" * (end + 1 - start)
-            chosen_spans.add((start, end))
-            chosen.append(candidate)
-    else:
-        min_start = [size] * size  # nothing ends at p: no chosen span starts before any s
-        max_end = [-1] * size  # nothing starts at p
-        for candidate in ordered:
-            start, end = candidate.start, candidate.end
-            if (start, end) in chosen_spans:
-                if multi_label:
-                    chosen.append(candidate)
-                continue
-            if start < end and (min(min_start[start:end]) < start or max(max_end[start + 1 : end + 1]) > end):
-                continue
-            min_start[end] = min(min_start[end], start)
-            max_end[start] = max(max_end[start], end)
-            chosen_spans.add((start, end))
-            chosen.append(candidate)
+    table = _FlatTable(size) if flat_ner else _NestedTable(size)
+    for candidate in ordered:
+        start, end = candidate.start, candidate.end
+        if (start, end) in chosen_spans:
+            if multi_label:
+                chosen.append(candidate)
+            continue
+        if table.conflicts(start, end):
+            continue
+        table.take(start, end)
+        chosen_spans.add((start, end))
+        chosen.append(candidate)
     chosen.sort(key=_POSITION)
     return chosen
+
+
+class _FlatTable:
+    """``occupied[p]`` marks words covered by a chosen span (flat decoding)."""
+
+    def __init__(self, size: int) -> None:
+        self.occupied = bytearray(size)
+
+    def conflicts(self, start: int, end: int) -> bool:
+        return self.occupied.find(1, start, end + 1) >= 0
+
+    def take(self, start: int, end: int) -> None:
+        self.occupied[start : end + 1] = b"\x01" * (end + 1 - start)
+
+
+class _NestedTable:
+    """``min_start[p]``: smallest start of a chosen span ending at ``p``; ``max_end[p]``: largest end of one starting
+    at ``p`` (nested decoding: a candidate may nest in chosen spans but not cross them)."""
+
+    def __init__(self, size: int) -> None:
+        self.min_start = [size] * size  # nothing ends at p: no chosen span starts before any s
+        self.max_end = [-1] * size  # nothing starts at p
+
+    def conflicts(self, start: int, end: int) -> bool:
+        return start < end and (min(self.min_start[start:end]) < start or max(self.max_end[start + 1 : end + 1]) > end)
+
+    def take(self, start: int, end: int) -> None:
+        self.min_start[end] = min(self.min_start[end], start)
+        self.max_end[start] = max(self.max_end[start], end)

@@ -22,6 +22,8 @@ from datasets import Dataset
 
 from kogner.schema import NER_FEATURES
 
+from .lines import blank_line_blocks
+
 DOCSTART = "-DOCSTART-"
 
 
@@ -43,17 +45,11 @@ class IOBSentence:
 def read_iob_sentences(path: str | os.PathLike[str]) -> Iterator[IOBSentence]:
     """Sentences of an IOB file; raises `IOBFormatError` with file:line on malformed lines."""
     path = Path(path)
-    tokens: list[str] = []
-    tags: list[str] = []
-    first_line = 0
-    with path.open(encoding="utf-8", newline="") as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
-            line = raw_line.rstrip("\r\n")
-            if not line.strip():
-                if tokens:
-                    yield IOBSentence(tokens, tags, first_line)
-                    tokens, tags = [], []
-                continue
+    for first, lines in blank_line_blocks(path):
+        tokens: list[str] = []
+        tags: list[str] = []
+        first_line = first
+        for line_number, line in enumerate(lines, start=first):
             columns = line.split("\t")
             if len(columns) != 2:
                 raise IOBFormatError(
@@ -74,8 +70,8 @@ def read_iob_sentences(path: str | os.PathLike[str]) -> Iterator[IOBSentence]:
                 first_line = line_number
             tokens.append(token)
             tags.append(tag)
-    if tokens:  # last sentence without a closing blank line
-        yield IOBSentence(tokens, tags, first_line)
+        if tokens:
+            yield IOBSentence(tokens, tags, first_line)
 
 
 def iob_to_spans(tags: list[str]) -> list[tuple[int, int, str]]:

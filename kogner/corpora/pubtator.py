@@ -42,6 +42,7 @@ from datasets import Dataset
 
 from kogner.schema import NER_FEATURES
 from kogner.words import split_words
+from kogner.corpora.lines import blank_line_blocks
 from modeling_kogner.text_kogner import sentence_spans
 
 logger = logging.getLogger(__name__)
@@ -104,25 +105,6 @@ def split_ids(column: str) -> tuple[str, ...]:
     """``"3172,3651;6927"`` -> ``("3172", "3651", "6927")``; ``"-"`` or an empty column -> ``()``."""
     parts = (part.strip() for part in column.replace(";", ",").split(","))
     return tuple(part for part in parts if part and part != "-")
-
-
-def _blocks(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``(first line number, lines)`` of each blank-line separated block."""
-    lines: list[str] = []
-    first = 0
-    with path.open(encoding="utf-8", newline="") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                if lines:
-                    yield first, lines
-                lines = []
-                continue
-            if not lines:
-                first = number
-            lines.append(line)
-    if lines:
-        yield first, lines
 
 
 def _parse_block(lines: list[str]) -> tuple[str, str, str, list[tuple[int, Any]]]:
@@ -192,7 +174,7 @@ def read_pubtator(
 def _iterate(path: Path, skipped: list[SkippedDocument]) -> Iterator[PubTatorDocument]:
     here: list[SkippedDocument] = []
     blocks = 0
-    for first_line, lines in _blocks(path):
+    for first_line, lines in blank_line_blocks(path):
         blocks += 1
         pmid = lines[0].split("|", 1)[0].split("\t", 1)[0]
         try:

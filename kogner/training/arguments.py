@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import TrainingArguments
 
@@ -13,6 +14,11 @@ from modeling_kogner.configuration_kogner import (ALL_NAMES, DISTILLATION_LOSSES
                                                    parse_name_candidates)
 
 LOSS_BALANCES = ("none", "running_mean")
+
+
+def list_option(help_text: str) -> Any:
+    """A list-valued option (empty by default) with its ``--help`` text."""
+    return field(default_factory=list, metadata={"help": help_text})
 
 
 @dataclass
@@ -81,29 +87,25 @@ class ModelArguments:
 class DataArguments:
     """What to train and evaluate on."""
 
-    train_data: list[str] = field(
-        default_factory=list,
-        metadata={"help": "training sources, mixed: dataset dirs from make_bmg_dataset.py (runs/data), benchmark "
-                  "names (ncbi_disease bc5cdr bc2gm jnlpba bc4chemd) or Hub ids; NAME:SPLIT picks a split"},
+    train_data: list[str] = list_option(
+        "training sources, mixed: dataset dirs from make_bmg_dataset.py (runs/data), benchmark names "
+        "(ncbi_disease bc5cdr bc2gm jnlpba bc4chemd) or Hub ids; NAME:SPLIT picks a split"
     )
-    train_weights: list[str] = field(
-        default_factory=list,
-        metadata={"help": "SOURCE=WEIGHT: sample that training source WEIGHT times as often as its size alone "
-                  "would (others: 1), e.g. runs/data-disjoint=3; default: plain concatenation"},
+    train_weights: list[str] = list_option(
+        "SOURCE=WEIGHT: sample that training source WEIGHT times as often as its size alone would (others: "
+        "1), e.g. runs/data-disjoint=3; default: plain concatenation"
     )
-    eval_data: list[str] = field(
-        default_factory=list, metadata={"help": "evaluation sources during training (default split: validation)"}
+    eval_data: list[str] = list_option(
+        "evaluation sources during training (default split: validation)"
     )
-    test_data: list[str] = field(
-        default_factory=list,
-        metadata={"help": "sources scored after training for the final table and the model card (default split: "
-                  "test); 'benchmarks' = every benchmark corpus present"},
+    test_data: list[str] = list_option(
+        "sources scored after training for the final table and the model card (default split: test); "
+        "'benchmarks' = every benchmark corpus present"
     )
-    threshold_dev_data: list[str] = field(
-        default_factory=list,
-        metadata={"help": "after training, choose the decision threshold on these dev sources (default split: "
-                  "validation; test splits are refused): best mean F1 over them (kogner.evaluation.threshold). The "
-                  "choice replaces --threshold in the saved config, scores the test sets and is stated on the card"},
+    threshold_dev_data: list[str] = list_option(
+        "after training, choose the decision threshold on these dev sources (default split: validation; "
+        "test splits are refused): best mean F1 over them (kogner.evaluation.threshold). The choice "
+        "replaces --threshold in the saved config, scores the test sets and is stated on the card"
     )
     max_threshold_dev_samples: int | None = field(
         default=None, metadata={"help": "use only the first N sentences per --threshold_dev_data set"}
@@ -127,10 +129,9 @@ class DataArguments:
         metadata={"help": "with --distillation_loss contrastive: teacher entities drawn at random per batch as extra "
                   "negatives (besides the batch's other linked entities)"},
     )
-    label_implications: list[str] = field(
-        default_factory=list,
-        metadata={"help": "TYPE=IMPLIED[,IMPLIED...]: entities of TYPE are positives for IMPLIED types too, e.g. "
-                  "phenotype=disease (NCBI-disease and BC5CDR annotate clinical findings as diseases)"},
+    label_implications: list[str] = list_option(
+        "TYPE=IMPLIED[,IMPLIED...]: entities of TYPE are positives for IMPLIED types too, e.g. "
+        "phenotype=disease (NCBI-disease and BC5CDR annotate clinical findings as diseases)"
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training sentences"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N sentences per eval set"})
