@@ -30,7 +30,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 demo: setup
-	$(PY) scripts/demo.py $(DEMO_ARGS)
+	$(PY) -m scripts.demo $(DEMO_ARGS)
 
 # The release model: every annotated training corpus + the entity-disjoint KG data; after training, the threshold is
 # chosen on their dev splits and the test splits are scored (all in $(RELEASE_CONFIG)); the model, its card and

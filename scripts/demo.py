@@ -1,4 +1,4 @@
-"""`make demo`: knowledge graph -> teacher -> generated data -> KoGNER training -> evaluation, offline defaults.
+"""`make demo` (``python -m scripts.demo``): knowledge graph -> teacher -> generated data -> KoGNER training -> evaluation, offline defaults.
 
 Each stage runs as its own command with its output shown and saved to runs/demo/logs/<stage>.log. A stage that
 finished is recorded in runs/demo/stages/<stage>.json with a key of its command, its input files (code and
@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from kogner.atomic import atomic_write_json, last_complete_checkpoint, safetensors_is_complete
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,7 @@ MODEL_DIR = DEMO_DIR / "model"
 TEACHER_DIR = REPO_ROOT / "runs" / "teacher"
 DATA_DIR = REPO_ROOT / "runs" / "data"
 CONFIG = REPO_ROOT / "configs" / "cpu-demo.yaml"
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "demo.json"
 EXAMPLE = "Cisplatin-induced nephrotoxicity was observed in BRCA1 carriers."
 
 
@@ -190,12 +193,37 @@ def read_results(path: Path) -> tuple[dict, str | None]:
     return results, None
 
 
-def summary() -> None:
+def record_run(results: dict, wall_seconds: float) -> Path:
+    """``benchmarks/results/demo.json``: provenance, the recipe, the dev-chosen threshold, the distillation share
+    over training and the test scores (percent) of this run; README and BENCHMARKS.md quote it."""
+    from benchmarks.common import provenance, write_json
+
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    log = json.loads((MODEL_DIR / "training_log.json").read_text(encoding="utf-8"))
+    shares = [entry["dist_share"] for entry in log["log_history"] if "dist_share" in entry]
+    write_json(RESULTS, {
+        **provenance("make demo", seeds=[config["seed"]]), "wall_seconds": round(wall_seconds),
+        "config": str(CONFIG.relative_to(REPO_ROOT)),
+        "training": {key: config.get(key) for key in ("max_steps", "per_device_train_batch_size", "lang_weight",
+                                                      "dist_weight", "loss_balance", "label_implications")},
+        "dist_share": {"first": shares[0], "last": shares[-1], "mean": sum(shares) / len(shares)} if shares else None,
+        "threshold": log.get("threshold_choice"),
+        "corpora": {name: {"f1": round(100 * scores["f1"], 1), "precision": round(100 * scores["precision"], 1),
+                           "recall": round(100 * scores["recall"], 1),
+                           "per_label_f1": {label: round(100 * value["f1"], 1)
+                                            for label, value in scores["per_label"].items()}}
+                    for name, scores in results.items()},
+    }, announce=False)
+    return RESULTS
+
+
+def summary(wall_seconds: float) -> None:
     results, problem = read_results(MODEL_DIR / "eval_results.json")
     if results:
         from kogner.evaluation.evaluate import markdown_table
 
         print("\n[demo] evaluation (strict span + type match):\n" + markdown_table(results))
+        print(f"[demo] recorded in {shown(record_run(results, wall_seconds))}", flush=True)
     elif problem:
         print(f"\n[demo] no evaluation table: {problem} (rerun with make demo DEMO_ARGS='--force train')",
               flush=True)
@@ -295,7 +323,7 @@ def run_stages(args: argparse.Namespace) -> int:
                 return 130
             atomic_write_json(record, {"key": key, "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         previous_key = key
-    summary()
+    summary(time.time() - started)
     print(f"[demo] total {time.time() - started:.0f} s", flush=True)
     return 0
 

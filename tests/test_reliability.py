@@ -263,13 +263,10 @@ def test_pinned_revision_reaches_from_pretrained(tmp_path: Path, monkeypatch: py
 
 
 def load_demo() -> Any:
-    import importlib.util
+    """``scripts/demo.py`` as `make demo` runs it (``python -m scripts.demo`` from the repository root)."""
+    import importlib
 
-    spec = importlib.util.spec_from_file_location("kogner_demo_script", REPO_ROOT / "scripts" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.demo")
 
 
 def test_demo_summary_reads_results_robustly(tmp_path: Path) -> None:
@@ -284,6 +281,23 @@ def test_demo_summary_reads_results_robustly(tmp_path: Path) -> None:
     assert "not valid JSON" in demo.read_results(tmp_path / "c.json")[1]
     assert "per-set scores" in demo.read_results(tmp_path / "d.json")[1]
     assert "missing" in demo.read_results(tmp_path / "e.json")[1]
+
+
+def test_demo_records_its_run_with_provenance_threshold_and_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = load_demo()
+    monkeypatch.setattr(demo, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(demo, "RESULTS", tmp_path / "demo.json")
+    choice = {"threshold": 0.4, "mean_f1": 0.7, "dev_sets": ["data:validation"], "curve": {}}
+    history = [{"step": 50, "loss": 1.0, "dist_share": 0.25}, {"step": 100, "loss": 0.5, "dist_share": 0.15}, {}]
+    (tmp_path / "training_log.json").write_text(json.dumps({"threshold_choice": choice, "log_history": history}))
+    scores = {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "labels": ["disease"],
+              "per_label": {"disease": {"f1": 1 / 3}}}
+    record = json.loads(demo.record_run({"ncbi_disease:test": scores}, 61.2).read_text())
+    assert record["command"] == "make demo" and record["commit"] and record["machine"] and record["seeds"] == [42]
+    assert record["threshold"] == choice and record["training"]["loss_balance"] == "running_mean"
+    assert record["dist_share"] == {"first": 0.25, "last": 0.15, "mean": pytest.approx(0.2)}
+    assert record["corpora"]["ncbi_disease:test"] == {"f1": 33.3, "precision": 50.0, "recall": 25.0,
+                                                      "per_label_f1": {"disease": 33.3}}
 
 
 def test_demo_training_resumes_from_the_last_complete_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,7 +330,7 @@ def test_demo_skips_complete_stages_and_reruns_incomplete_ones(tmp_path: Path, m
     monkeypatch.setattr(demo, "MODEL_DIR", tmp_path / "demo" / "model")
     monkeypatch.setattr(demo, "stages", stages)
     monkeypatch.setattr(demo, "benchmarks_present", lambda: False)
-    monkeypatch.setattr(demo, "summary", lambda: None)
+    monkeypatch.setattr(demo, "summary", lambda wall_seconds: None)
     assert demo.main([]) == 0 and log.read_text() == "run "
     assert demo.main([]) == 0 and log.read_text() == "run "  # complete, same key: reused
     output.unlink()  # an output lost after the stage finished
