@@ -249,18 +249,17 @@ def test_zero_shot_protocol_never_tunes_on_evaluated_corpora_and_resumes(tiny_en
                                                                          capsys) -> None:
     import json
 
-    import kogner.evaluation.threshold as threshold_module
     from benchmarks import protocols
 
     paths = protocol_fixture(tmp_path, tiny_encoder_dir)
     seen: list[str] = []
-    select = threshold_module.select_threshold
+    select = protocols.select_threshold
 
     def recording_select(predict, dev_sets, grid):
         seen.extend(dev_sets)
         return select(predict, dev_sets, grid)
 
-    monkeypatch.setattr(threshold_module, "select_threshold", recording_select)
+    monkeypatch.setattr(protocols, "select_threshold", recording_select)
     output = tmp_path / "zero_shot.json"
     assert protocols.main("zero_shot", protocol_argv(paths, tmp_path, "--seeds", "1", "2", "--output", str(output))) == 0
     assert f"corpus bc4chemd: folder {paths['data'] / 'bc4chemd'} is missing, skipped" in capsys.readouterr().out
@@ -281,7 +280,7 @@ def test_zero_shot_protocol_never_tunes_on_evaluated_corpora_and_resumes(tiny_en
 
     # identical settings: nothing is trained or predicted again
     monkeypatch.setattr("kogner.training.pipeline.run_training", lambda *a: pytest.fail("retrained"))
-    monkeypatch.setattr(threshold_module, "select_threshold", lambda *a: pytest.fail("re-tuned"))
+    monkeypatch.setattr(protocols, "select_threshold", lambda *a: pytest.fail("re-tuned"))
     assert protocols.main("zero_shot", protocol_argv(paths, tmp_path, "--seeds", "1", "2", "--output", str(output))) == 0
     assert json.loads(output.read_text())["corpora"] == results["corpora"]
 
