@@ -110,15 +110,22 @@ def run_arm(args: argparse.Namespace, name: str, arm: dict[str, Any]) -> dict[st
     if name in args.results:
         print(f"[ablation] arm {name}: reading {args.results[name]} (not run again)", flush=True)
         return json.loads(Path(args.results[name]).read_text())
-    output = Path(args.runs_dir, f"{name}{'_quick' if args.quick else ''}.json")
     argv = ["--teacher", teacher_for(args, arm["views"]), "--runs-dir", str(Path(args.runs_dir, name)),
-            "--seeds", *map(str, args.seeds), "--output", str(output), *(["--quick"] if args.quick else []),
+            "--seeds", *map(str, args.seeds), *(["--quick"] if args.quick else []),
             *args.protocol_args, "--", *args.train_args, "--dist_weight", str(arm["dist_weight"])]
-    print(f"[ablation] arm {name}: {args.protocol} {' '.join(argv)}", flush=True)
-    if PROTOCOLS[args.protocol].peer and "--no-peer" not in argv:
-        argv.insert(0, "--no-peer")  # the peer does not depend on the arm
-    run_protocol(args.protocol, argv)
-    return json.loads(output.read_text())
+    return run_protocol_arm(args.protocol, argv, Path(args.runs_dir, f"{name}{'_quick' if args.quick else ''}.json"),
+                            f"[ablation] arm {name}")
+
+
+def run_protocol_arm(protocol: str, argv: Sequence[str], output: Path, label: str) -> dict[str, Any]:
+    """Run ``protocol`` with ``argv`` and ``--output output`` and return the results JSON it wrote. The peer is
+    skipped (it does not depend on an arm); the protocol's records make a rerun reuse every finished stage."""
+    argv = ["--output", str(output), *argv]
+    print(f"{label}: {protocol} {' '.join(argv)}", flush=True)
+    if PROTOCOLS[protocol].peer and "--no-peer" not in argv:
+        argv.insert(0, "--no-peer")
+    run_protocol(protocol, argv)
+    return json.loads(Path(output).read_text())
 
 
 def loss_shares(result: dict[str, Any]) -> dict[str, Any]:

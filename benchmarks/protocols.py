@@ -70,8 +70,8 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (3 for mean ± std)")
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps per run (default: the config's)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: the config's)")
-    parser.add_argument("--kg-data", default="runs/data-disjoint",
-                        help="generated KG dataset (make_bmg_dataset.py --split entity-disjoint); 'none' = without")
+    parser.add_argument("--kg-data", nargs="+", default=["runs/data-disjoint"], help="generated KG dataset (make_bmg_"
+                        "dataset.py), then any KG-annotated text (data_scripts/kg_annotate.py); 'none' = without")
     parser.add_argument("--teacher", default="runs/teacher", help="teacher directory; 'none' = no distillation")
     parser.add_argument("--encoder", default=None, help="encoder for every run (default: the config's)")
     parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
@@ -131,19 +131,20 @@ def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, l
     if args.teacher != "none" and not Path(args.teacher, "teacher.json").is_file():
         raise SystemExit(f"--teacher {args.teacher}: no teacher; run data_scripts/build_teacher.py --out {args.teacher} "
                          "first (or pass --teacher none: no distillation)")
-    kg = None if args.kg_data == "none" else args.kg_data
-    if kg is not None:
-        if not Path(kg, "dataset_dict.json").is_file():
-            raise SystemExit(f"--kg-data {kg}: no generated KG dataset; run data_scripts/make_bmg_dataset.py "
-                             "--split entity-disjoint --out " + kg + " (or pass --kg-data none)")
-        train, dev = train + [kg], dev + [f"{kg}:validation"]
+    kg_sets = [] if args.kg_data == ["none"] else list(args.kg_data)
+    missing = [kg for kg in kg_sets if not Path(kg, "dataset_dict.json").is_file()]
+    if missing:
+        raise SystemExit(f"--kg-data {missing[0]}: no saved KG dataset; run data_scripts/make_bmg_dataset.py --split "
+                         f"entity-disjoint (or kg_annotate.py) --out {missing[0]} (or pass --kg-data none)")
+    saved = {kg: json.loads(Path(kg, "dataset_dict.json").read_text())["splits"] for kg in kg_sets}  # their splits
+    train, dev = train + kg_sets, dev + [f"{kg}:validation" for kg in kg_sets if "validation" in saved[kg]]
     if protocol.name == "zero_shot":
         leaked = {source.split(":")[0] for source in train + dev} & set(protocol.eval_corpora)
         if leaked:
             raise SystemExit(f"zero-shot protocol would see evaluated corpora {sorted(leaked)} in training/tuning")
     if not train or not tests:
         raise SystemExit(f"[{protocol.name}] nothing to {'train on' if not train else 'evaluate'} under {root}")
-    return {"train": train, "dev": dev, "test": tests, "kg_test": [f"{kg}:test"] if kg else []}
+    return {"train": train, "dev": dev, "test": tests, "kg_test": [f"{kg}:test" for kg in saved if "test" in saved[kg]]}
 
 
 def data_fingerprint(sources: Sequence[str], data_dir: str | None) -> dict[str, Any]:
@@ -254,7 +255,6 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
     import torch
 
     from benchmarks import peer
-
 
     record_file = run_dir / f"peer-eval-{eval_key}.json"
     if record_file.is_file() and not args.fresh:

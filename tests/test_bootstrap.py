@@ -79,3 +79,27 @@ def test_arguments_are_checked() -> None:
         paired_bootstrap(np.zeros((0, 3)), np.zeros((0, 3)))
     with pytest.raises(ValueError, match="2 gold sentences but 1 predicted"):
         sentence_counts([[], []], [[]])
+
+
+def test_stratified_bootstrap_of_the_mean_over_corpora() -> None:
+    """Two corpora with known differences: the statistic is their unweighted mean, the interval holds it, one stratum
+    is the plain paired bootstrap, and identical arms give 0 everywhere."""
+    from kogner.evaluation.bootstrap import stratified_paired_bootstrap
+
+    gold, arm_a, arm_b = toy_arms(300)
+    first = (sentence_counts(gold, arm_a), sentence_counts(gold, arm_b))
+    second = (sentence_counts(gold[:100], arm_a[:100]), sentence_counts(gold[:100], arm_a[:100]))  # no difference
+    gain = span_scores(gold, arm_b)["f1"] - span_scores(gold, arm_a)["f1"]
+    both = stratified_paired_bootstrap([first, second], resamples=2000, seed=4)
+    assert both.difference == pytest.approx(gain / 2) and both.sentences == 400
+    assert 0 < both.ci_low < gain / 2 < both.ci_high and both.mean == pytest.approx(gain / 2, abs=0.01)
+    alone = stratified_paired_bootstrap([first], resamples=500, seed=2)
+    plain = paired_bootstrap(*first, resamples=500, seed=2)
+    assert (alone.difference, alone.ci_low, alone.ci_high) == pytest.approx((plain.difference, plain.ci_low,
+                                                                             plain.ci_high))
+    same = stratified_paired_bootstrap([(first[0], first[0]), (second[0], second[0])], resamples=300)
+    assert (same.difference, same.ci_low, same.ci_high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="no strata"):
+        stratified_paired_bootstrap([])
+    with pytest.raises(ValueError, match="different sentences"):
+        stratified_paired_bootstrap([first, (second[0], first[1])])

@@ -13,6 +13,8 @@ Contract:
   (the pairing), and the statistic is ``F1(b) - F1(a)`` of the summed counts (micro F1, in [-1, 1]).
 * The interval is the percentile interval of the resampled differences; for a given ``seed`` the result is
   deterministic. Identical arms give a difference of exactly 0 in every resample.
+* Several test sets (strata, e.g. corpora) combine through :func:`stratified_paired_bootstrap`: each stratum
+  is resampled within itself and the statistic is the unweighted mean over strata of their F1 differences.
 """
 
 from __future__ import annotations
@@ -87,14 +89,8 @@ def _pooled(counts: np.ndarray | Sequence, name: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def paired_bootstrap(counts_a: np.ndarray | Sequence, counts_b: np.ndarray | Sequence, resamples: int = 10_000,
-                     seed: int = 0, confidence: float = 0.95) -> BootstrapResult:
-    """Paired bootstrap of ``F1(b) - F1(a)`` over sentences (see the module docstring for the contract).
-
-    Raises:
-        ValueError: counts of the wrong shape, arms with different numbers of sentences, ``resamples < 1`` or a
-            ``confidence`` outside (0, 1).
-    """
+def _checked(counts_a: np.ndarray | Sequence, counts_b: np.ndarray | Sequence, resamples: int,
+             confidence: float) -> tuple[np.ndarray, np.ndarray]:
     a, b = _pooled(counts_a, "counts_a"), _pooled(counts_b, "counts_b")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"the arms were scored on different sentences: {a.shape[0]} vs {b.shape[0]}")
@@ -102,9 +98,13 @@ def paired_bootstrap(counts_a: np.ndarray | Sequence, counts_b: np.ndarray | Seq
         raise ValueError(f"resamples must be >= 1, got {resamples}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    return a, b
+
+
+def _resampled_differences(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``F1(b) - F1(a)`` of ``resamples`` resamples of the sentences, both arms on the same drawn ids."""
     sentences = a.shape[0]
     both = np.concatenate([a, b], axis=1)  # (sentences, 6): one product sums both arms over the same drawn ids
-    rng = np.random.default_rng(seed)
     differences = np.empty(resamples)
     offsets = np.arange(CHUNK_RESAMPLES)[:, None] * sentences
     for start in range(0, resamples, CHUNK_RESAMPLES):
@@ -114,8 +114,51 @@ def paired_bootstrap(counts_a: np.ndarray | Sequence, counts_b: np.ndarray | Seq
         copies = np.bincount((drawn + offsets[:size]).ravel(), minlength=size * sentences).reshape(size, sentences)
         sums = copies.astype(np.float64) @ both
         differences[start : start + size] = f1_from_counts(sums[:, 3:]) - f1_from_counts(sums[:, :3])
+    return differences
+
+
+def _result(observed: float, differences: np.ndarray, confidence: float, sentences: int,
+            seed: int) -> BootstrapResult:
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(differences, [tail, 100 - tail])
-    observed = float(f1_from_counts(b.sum(axis=0)) - f1_from_counts(a.sum(axis=0)))
     return BootstrapResult(difference=observed, mean=float(differences.mean()), ci_low=float(low), ci_high=float(high),
-                           confidence=confidence, resamples=resamples, sentences=sentences, seed=seed)
+                           confidence=confidence, resamples=len(differences), sentences=sentences, seed=seed)
+
+
+def _observed(a: np.ndarray, b: np.ndarray) -> float:
+    return float(f1_from_counts(b.sum(axis=0)) - f1_from_counts(a.sum(axis=0)))
+
+
+def paired_bootstrap(counts_a: np.ndarray | Sequence, counts_b: np.ndarray | Sequence, resamples: int = 10_000,
+                     seed: int = 0, confidence: float = 0.95) -> BootstrapResult:
+    """Paired bootstrap of ``F1(b) - F1(a)`` over sentences (see the module docstring for the contract).
+
+    Raises:
+        ValueError: counts of the wrong shape, arms with different numbers of sentences, ``resamples < 1`` or a
+            ``confidence`` outside (0, 1).
+    """
+    a, b = _checked(counts_a, counts_b, resamples, confidence)
+    differences = _resampled_differences(a, b, resamples, np.random.default_rng(seed))
+    return _result(_observed(a, b), differences, confidence, a.shape[0], seed)
+
+
+def stratified_paired_bootstrap(strata: Sequence[tuple[np.ndarray | Sequence, np.ndarray | Sequence]],
+                                resamples: int = 10_000, seed: int = 0,
+                                confidence: float = 0.95) -> BootstrapResult:
+    """Paired bootstrap of the **mean over strata** (e.g. test corpora) of ``F1(b) - F1(a)``.
+
+    ``strata`` holds one ``(counts_a, counts_b)`` pair per stratum, each as :func:`paired_bootstrap` takes them.
+    One resample draws each stratum's sentences with replacement within that stratum (its size kept), both arms on
+    the same ids, and averages the strata's F1 differences with equal weight; ``difference`` is that mean on all
+    sentences, ``sentences`` the total over strata. With one stratum this is :func:`paired_bootstrap`.
+
+    Raises:
+        ValueError: no strata, or a stratum :func:`paired_bootstrap` would refuse.
+    """
+    if not strata:
+        raise ValueError("no strata to bootstrap")
+    checked = [_checked(a, b, resamples, confidence) for a, b in strata]
+    rng = np.random.default_rng(seed)
+    differences = np.mean([_resampled_differences(a, b, resamples, rng) for a, b in checked], axis=0)
+    observed = float(np.mean([_observed(a, b) for a, b in checked]))
+    return _result(observed, differences, confidence, sum(a.shape[0] for a, _ in checked), seed)
