@@ -64,8 +64,8 @@ MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]#|~$!])")
 KG_ENTITY_TYPES = ["phenotype", "gene", "disease", "chemical", "cell type", "cell line", "anatomy", "organism"]
 KG_PRESET = "KoGNER knowledge graph (8 types)"
 
-# Same label sets as kogner.corpora.registry.BENCHMARK_LABELS, for when the project is not installed.
-FALLBACK_BENCHMARK_LABELS = {
+# Same label sets as kogner.corpora.registry.EVALUATION_CORPUS_LABELS, for when the project is not installed.
+FALLBACK_CORPUS_LABELS = {
     "NCBI-disease": ["disease"], "BC5CDR": ["chemical", "disease"], "BC2GM": ["gene"],
     "JNLPBA/GENIA": ["protein", "DNA", "RNA", "cell line", "cell type"], "BC4CHEMD": ["chemical"],
 }
@@ -96,14 +96,14 @@ EXAMPLES = [
 
 
 def label_presets() -> dict[str, list[str]]:
-    """Preset name -> entity types: the benchmark corpora's label sets and the knowledge graph's types."""
+    """Preset name -> entity types: the evaluation corpora's label sets and the knowledge graph's types."""
     try:
-        from kogner.corpora.registry import BENCHMARK_LABELS
+        from kogner.corpora.registry import EVALUATION_CORPUS_LABELS
     except ImportError:  # a Space or a plain `pip install transformers gradio` environment: no project packages
-        benchmark_labels: Mapping[str, Sequence[str]] = FALLBACK_BENCHMARK_LABELS
+        corpus_labels: Mapping[str, Sequence[str]] = FALLBACK_CORPUS_LABELS
     else:
-        benchmark_labels = {CORPUS_DISPLAY_NAMES.get(name, name): labels for name, labels in BENCHMARK_LABELS.items()}
-    presets = {name: list(labels) for name, labels in benchmark_labels.items()}
+        corpus_labels = {CORPUS_DISPLAY_NAMES.get(name, name): labels for name, labels in EVALUATION_CORPUS_LABELS.items()}
+    presets = {name: list(labels) for name, labels in corpus_labels.items()}
     presets[KG_PRESET] = list(KG_ENTITY_TYPES)
     return presets
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 from kogner.corpora.mix import load_pubtator_source
-from kogner.corpora.registry import EVALUATION_CORPORA, load_benchmark
+from kogner.corpora.registry import EVALUATION_CORPORA, load_corpus_split
 from kogner.datagen.kg_annotator import (
     AnnotatorSettings, KGAnnotator, english_zipf, name_table, word_keys,
 )
@@ -60,7 +60,7 @@ def gold_sets(split: str, data_dir: str | None) -> dict[str, list[dict[str, Any]
     """Corpus -> schema records of ``split``: CRAFT, and BioRED without documents shared with the evaluated
     corpora (any split)."""
     biored = load_pubtator_source("biored", split, data_dir, overlap_with=list(EVALUATION_CORPORA))
-    return {"craft": load_benchmark("craft", split, data_dir).to_list(), "biored": biored.to_list()}
+    return {"craft": load_corpus_split("craft", split, data_dir).to_list(), "biored": biored.to_list()}
 
 
 def spans_of(record: dict[str, Any], mapping: dict[str, str] | None = None) -> set[tuple[int, int, str]]:

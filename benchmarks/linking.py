@@ -184,7 +184,7 @@ def kg_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dic
 
 def corpus_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) -> dict[str, Any]:
     from kogner.corpora.linking import link_corpus
-    from kogner.corpora.registry import load_benchmark
+    from kogner.corpora.registry import load_corpus_split
 
     if not args.corpora:
         return {}
@@ -197,7 +197,7 @@ def corpus_sets(args: argparse.Namespace, model: Any, baseline: NameBaseline) ->
     index_ids = set(model.entity_index.kg_ids)
     results = {}
     for corpus in args.corpora:
-        dataset, report = link_corpus(load_benchmark(corpus, "test", args.data_dir), source)
+        dataset, report = link_corpus(load_corpus_split(corpus, "test", args.data_dir), source)
         sentences, spans, gold = spans_of(dataset, lambda link: link["kg_id"] in index_ids, model.config.max_width)
         spans, gold = sample(spans, gold, args.max_spans, args.seed)
         results[corpus] = {**score(model, baseline, sentences, spans, gold, args.batch_size, corpus),

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from kogner.corpora.registry import BENCHMARK_LABELS, load_benchmark
+    from kogner.corpora.registry import EVALUATION_CORPUS_LABELS, load_corpus_split
     from kogner.evaluation.metrics import gold_spans, span_scores
     from kogner.onnx import KoGNERONNXModel, export_onnx
     from modeling_kogner import KoGNERModel
@@ -77,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.manual_seed(0)
         model = KoGNERModel.from_encoder(resolve_encoder(args.encoder), hidden_size=512, max_width=8)
     model.eval()
-    dataset = load_benchmark(args.corpus, args.split, data_dir=args.data_dir)
+    dataset = load_corpus_split(args.corpus, args.split, data_dir=args.data_dir)
     dataset = dataset.select(range(min(args.sentences, len(dataset))))
-    labels = list(BENCHMARK_LABELS.get(args.corpus) or [])
+    labels = list(EVALUATION_CORPUS_LABELS.get(args.corpus) or [])
     words = [list(tokens) for tokens in dataset["tokens"]]
     threshold = model.config.threshold if args.threshold is None else args.threshold
     windows = model.word_encoder.windows(words)

@@ -49,9 +49,9 @@ def load_sentences(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list
         train = payload.get("train") or sentences
         return sentences, payload.get("labels") or DEFAULT_LABELS, train, f"file {args.sentences_file}"
     try:
-        from kogner.corpora.registry import BENCHMARK_LABELS, load_benchmark
+        from kogner.corpora.registry import EVALUATION_CORPUS_LABELS, load_corpus_split
 
-        corpus = load_benchmark(args.corpus, "test", data_dir=args.data_dir)
+        corpus = load_corpus_split(args.corpus, "test", data_dir=args.data_dir)
     except (ImportError, FileNotFoundError) as error:
         print(f"note: corpus {args.corpus} unavailable ({error.__class__.__name__}); using synthetic sentences",
               file=sys.stderr)
@@ -61,7 +61,7 @@ def load_sentences(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list
     rows = sorted(random.Random(0).sample(range(len(corpus)), min(args.sentences, len(corpus))))
     sentences = [{"tokens": corpus[row]["tokens"], "ner": corpus[row]["ner"]} for row in rows]
     train = load_training_examples(args)
-    return sentences, list(BENCHMARK_LABELS[args.corpus]), train, f"{args.corpus} test ({len(rows)} sampled)"
+    return sentences, list(EVALUATION_CORPUS_LABELS[args.corpus]), train, f"{args.corpus} test ({len(rows)} sampled)"
 
 
 def load_training_examples(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="json: one JSON list per file (what GLiNER's train.py reads); jsonl: one record per line")
     parser.add_argument("--keep-kg-links", action="store_true",
                         help="also write each record's knowledge-graph links as 'kge': [[start, end, kg_id], ...]")
-    parser.add_argument("--data-dir", default=None, help="folder of the benchmark corpora (default: $KOGNER_DATA_DIR)")
+    parser.add_argument("--data-dir", default=None, help="folder of the annotated corpora (default: $KOGNER_DATA_DIR)")
     return parser.parse_args(argv)
 
 

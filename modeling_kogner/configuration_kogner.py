@@ -6,8 +6,13 @@ import copy
 from typing import Any
 
 from transformers import PretrainedConfig
+from transformers.utils import logging
 
-DISTILLATION_LOSSES = ("mse", "contrastive")
+from .losses_kogner import DISTILLATION_LOSSES, LossSettings  # noqa: F401  (DISTILLATION_LOSSES: re-exported)
+from .processing_kogner import check_threshold
+
+logger = logging.get_logger(__name__)
+
 LINKING_QUERIES = ("mean_tokens", "span")
 ALL_NAMES = "all"  # linking_name_candidates: same-name entities anywhere in the entity index
 
@@ -29,6 +34,19 @@ def parse_name_candidates(value: int | str) -> int | str:
     raise ValueError(f"linking_name_candidates must be an int >= 0 or '{ALL_NAMES}', got {value!r}")
 
 
+def check_no_training_settings(settings: dict[str, Any], where: str) -> None:
+    """Raise ``ValueError`` when ``settings`` (keyword arguments of ``where``) hold a training setting
+    ([`LossSettings`]), naming where it belongs."""
+    misplaced = [name for name in LossSettings.names() if name in settings]
+    if misplaced:
+        raise ValueError(
+            f"{', '.join(misplaced)}: training setting(s), not part of the model config ({where}). Give them to the "
+            "training arguments (train.py --NAME VALUE, the YAML given to --config, or KoGNERTrainingArguments), or "
+            "set model.loss_settings = LossSettings(...) (modeling_kogner.losses_kogner) for a training loop of your "
+            "own"
+        )
+
+
 class KoGNERConfig(PretrainedConfig):
     r"""Configuration for [`KoGNERModel`].
 
@@ -45,46 +63,31 @@ class KoGNERConfig(PretrainedConfig):
         label_encoder_config (`dict`, *optional*):
             Config dict of the separate label encoder.
         max_width (`int`, *optional*, defaults to 8):
-            Longest span, in words, that the model scores (paper Table 3).
+            Longest span, in words, that the model scores (>= 1).
         hidden_size (`int`, *optional*, defaults to 512):
-            Size of the span and label vectors whose dot product is the matching score.
+            Size (> 0) of the span and label vectors whose dot product is the matching score.
         dropout (`float`, *optional*, defaults to 0.4):
             Dropout in the span/label FFNs.
         teacher_dim (`int`, *optional*, defaults to 0):
             Size ``r`` of the teacher vectors ``H = [Z, Z', Z'']``; 0 builds no distillation head.
         distillation_dim (`int`, *optional*, defaults to 256):
-            Common size into which ``MLP_span`` and ``MLP_dist`` map spans and teacher vectors.
-        freeze_teacher_projection (`bool`, *optional*, defaults to `True`):
-            Keep ``MLP_dist`` at its random initialisation. When both sides of the MSE are trainable they can both
-            collapse to a constant and the distillation loss reaches 0 without transferring anything; a fixed random
-            linear map preserves the geometry of ``H`` (Johnson-Lindenstrauss), so the student has to learn it.
-            The contrastive loss cannot collapse (other entities push back), so it may train ``MLP_dist`` too.
-        distillation_loss (`str`, *optional*, defaults to `"mse"`):
-            ``"mse"``: the paper's eq. 6, mean squared error between ``MLP_span(span)`` and ``MLP_dist(H)``.
-            ``"contrastive"``: InfoNCE on cosines, the linked entity against the batch's other linked entities and
-            sampled teacher entities; it trains the span space for retrieval (entity linking, ``link=True``).
-        distillation_temperature (`float`, *optional*, defaults to 0.05): softmax temperature of the contrastive loss.
+            Common size (> 0) into which ``MLP_span`` and ``MLP_dist`` map spans and teacher vectors.
         linking_query (`str`, *optional*, defaults to `"mean_tokens"`):
             What ``link=True`` compares with the entities. ``"mean_tokens"``: the mean of the encoder's sub-token
             outputs over the span, through a linking head (``linking_head``: its own two linear maps into
             ``distillation_dim``, fitted after training by `kogner.training.linking_heads`). ``"span"``: the
             span vector ``FFN([x_p; x_q])`` through the distillation head's ``MLP_span`` (the paper's eq. 6 space).
-            The span vector is trained to type spans and keeps little of their identity, so it links unseen
-            entities far less often than the token mean (BENCHMARKS.md, "Entity linking").
+            How often each links which entities is measured in BENCHMARKS.md ("Entity linking").
         linking_name_candidates (`int` or `"all"`, *optional*, defaults to `"all"`):
             With ``link=True``, entities whose name equals the span's text (case-folded, words as the model splits
             them) come before the others, the nearest first: those among this many entities nearest to the span, or
             with ``"all"`` any in the index (the vectors then choose among same-name entities and link spans named
-            like none; chosen on the generated KG's validation split, BENCHMARKS.md "Entity linking"). 0 links by
-            the vectors alone.
+            like none). 0 links by the vectors alone.
         linking_nil_threshold (`float`, *optional*, defaults to `None`):
             With ``link=True``, a span that no entity name or synonym matches and whose nearest entity (by vector)
             scores a cosine below this links to nothing (``kg_id`` None); ``None`` always links.
-        lang_weight (`float`, *optional*, defaults to 0.8): weight ``a`` of the language (BCE) loss.
-        dist_weight (`float`, *optional*, defaults to 0.2): weight ``b`` of the distillation (MSE) loss.
-        focal_alpha (`float`, *optional*, defaults to -1): focal-loss alpha; negative disables the alpha term.
-        focal_gamma (`float`, *optional*, defaults to 0): focal-loss gamma; 0 is plain BCE.
-        threshold (`float`, *optional*, defaults to 0.5): default decision threshold of ``predict_entities``.
+        threshold (`float`, *optional*, defaults to 0.5): default decision threshold of ``predict_entities``, in
+            [0, 1].
         max_words_per_window (`int`, *optional*, defaults to 192):
             Longer texts are split into overlapping windows of at most this many words (also capped so a window's
             sub-tokens fit the encoder) and the predictions are merged back: nothing is truncated.
@@ -94,6 +97,11 @@ class KoGNERConfig(PretrainedConfig):
         max_label_tokens (`int`, *optional*, defaults to 16): entity-type names longer than this are rejected.
         custom_pipelines (`dict`, *optional*): defaults to ``KOGNER_PIPELINES`` (the ``transformers.pipeline``
             entry point of this model).
+
+    The config holds what the saved model needs at inference. The training objective (loss weights, focal loss,
+    distillation loss and temperature, frozen ``MLP_dist``) is [`LossSettings`], set by the training arguments:
+    giving one of those settings here raises ``ValueError`` naming where it belongs. A ``config.json`` saved by an
+    older version that still holds them loads; they are ignored.
     """
 
     model_type = "kogner"
@@ -108,35 +116,27 @@ class KoGNERConfig(PretrainedConfig):
         dropout: float = 0.4,
         teacher_dim: int = 0,
         distillation_dim: int = 256,
-        freeze_teacher_projection: bool = True,
-        distillation_loss: str = "mse",
-        distillation_temperature: float = 0.05,
         linking_query: str = "mean_tokens",
         linking_name_candidates: int | str = ALL_NAMES,
         linking_nil_threshold: float | None = None,
-        lang_weight: float = 0.8,
-        dist_weight: float = 0.2,
-        focal_alpha: float = -1.0,
-        focal_gamma: float = 0.0,
         threshold: float = 0.5,
         max_words_per_window: int = 192,
         window_stride: int = 160,
         max_label_tokens: int = 16,
         **kwargs: Any,
     ) -> None:
+        check_no_training_settings(kwargs, "KoGNERConfig")
         if label_encoder not in ("shared", "separate"):
             raise ValueError(f"label_encoder must be 'shared' or 'separate', got {label_encoder!r}")
-        if distillation_loss not in DISTILLATION_LOSSES:
-            raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {distillation_loss!r}")
         if linking_query not in LINKING_QUERIES:
             raise ValueError(f"linking_query must be one of {LINKING_QUERIES}, got {linking_query!r}")
         linking_name_candidates = parse_name_candidates(linking_name_candidates)
-        if distillation_temperature <= 0:
-            raise ValueError(f"distillation_temperature must be > 0, got {distillation_temperature}")
         if max_width < 1:
             raise ValueError(f"max_width must be >= 1, got {max_width}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        for name, size in (("hidden_size", hidden_size), ("distillation_dim", distillation_dim)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"{name} must be a positive integer, got {size!r}")
+        check_threshold(threshold)
         if not 0 < window_stride <= max_words_per_window:
             raise ValueError(f"window_stride must be in (0, max_words_per_window], got {window_stride}")
         if max_words_per_window - window_stride < max_width:
@@ -154,16 +154,9 @@ class KoGNERConfig(PretrainedConfig):
         self.dropout = dropout
         self.teacher_dim = teacher_dim
         self.distillation_dim = distillation_dim
-        self.freeze_teacher_projection = freeze_teacher_projection
-        self.distillation_loss = distillation_loss
-        self.distillation_temperature = distillation_temperature
         self.linking_query = linking_query
         self.linking_name_candidates = linking_name_candidates
         self.linking_nil_threshold = linking_nil_threshold
-        self.lang_weight = lang_weight
-        self.dist_weight = dist_weight
-        self.focal_alpha = focal_alpha
-        self.focal_gamma = focal_gamma
         self.threshold = threshold
         self.max_words_per_window = max_words_per_window
         self.window_stride = window_stride
@@ -184,7 +177,14 @@ class KoGNERConfig(PretrainedConfig):
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "KoGNERConfig":
-        """Build from a dict, refusing configs of other model types (e.g. a bare encoder's ``config.json``)."""
+        """Build from a dict, refusing configs of other model types (e.g. a bare encoder's ``config.json``) and
+        training settings among ``kwargs`` (e.g. ``from_pretrained(path, dist_weight=0.5)``). Training settings in
+        ``config_dict`` (a ``config.json`` saved by an older version) are ignored."""
+        check_no_training_settings(kwargs, "from_pretrained/from_dict keyword arguments")
+        legacy = [name for name in LossSettings.names() if name in config_dict]
+        if legacy:
+            logger.info("ignoring training setting(s) %s saved in an older config", ", ".join(legacy))
+            config_dict = {key: value for key, value in config_dict.items() if key not in legacy}
         model_type = config_dict.get("model_type", cls.model_type)
         if model_type != cls.model_type:
             raise ValueError(

@@ -50,17 +50,16 @@ class SpanRepresentation(nn.Module):
 
 
 class TeacherProjection(nn.Linear):
-    """``MLP_dist``: maps teacher vectors ``H`` into the distillation space (frozen by default, see the config)."""
+    """``MLP_dist``: maps teacher vectors ``H`` into the distillation space (frozen by default: ``LossSettings``)."""
 
 
 class DistillationHead(nn.Module):
     """The two linear maps of eq. 6: ``MLP_span`` for student spans and ``MLP_dist`` for teacher vectors."""
 
-    def __init__(self, span_dim: int, teacher_dim: int, distillation_dim: int, freeze_teacher_projection: bool) -> None:
+    def __init__(self, span_dim: int, teacher_dim: int, distillation_dim: int) -> None:
         super().__init__()
         self.span_projection = nn.Linear(span_dim, distillation_dim)
         self.teacher_projection = TeacherProjection(teacher_dim, distillation_dim)
-        self.teacher_projection.requires_grad_(not freeze_teacher_projection)
 
     def forward(self, spans: torch.Tensor, teacher_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Project ``[K, h]`` spans and ``[K, r]`` teacher vectors to ``[K, D]`` each."""

@@ -9,17 +9,83 @@ Both terms are means, so that the weights ``a`` (``lang_weight``) and ``b`` (``d
 * ``dist_loss`` is the mean squared error over the KG-linked spans of the batch and the dimensions of the
   distillation space (0 when the batch has no linked span).
 
-At initialisation both are of order 1 (BCE ≈ ln 2 ≈ 0.69; the MSE of two unit-scale random projections ≈ 1-2).
-
 ``distillation_loss="contrastive"`` replaces the MSE by an InfoNCE term (`contrastive_distillation_loss`): the MSE
 pulls a span towards its entity's point but nothing pushes it away from the other entities, so that point need not be
 the span's nearest entity, which is what linking (``link=True``) asks for.
+
+`LossSettings` holds every setting of this objective. They are training settings, not part of the saved model
+(``config.json``): the trainer takes them from its training arguments and sets ``model.loss_settings``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import torch
 import torch.nn.functional as F
+
+DISTILLATION_LOSSES = ("mse", "contrastive")
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """The training objective ``a * lang_loss + b * dist_loss`` and how its two terms are computed.
+
+    Attributes:
+        lang_weight: weight ``a`` of the language (span×label BCE) loss, >= 0.
+        dist_weight: weight ``b`` of the distillation loss, >= 0; 0 leaves the distillation term out of the loss.
+        focal_alpha: focal-loss alpha weighting of positives; negative disables it.
+        focal_gamma: focal-loss exponent; 0 is plain BCE.
+        distillation_loss: ``"mse"`` (the paper's eq. 6) or ``"contrastive"`` (InfoNCE against other entities:
+            trains the span space for retrieval, ``link=True``).
+        distillation_temperature: softmax temperature of the contrastive loss (and of the linking-head fit), > 0.
+        freeze_teacher_projection: keep ``MLP_dist`` at its random initialisation. When both sides of the MSE are
+            trainable they can both collapse to a constant and the loss reaches 0 without transferring anything; a
+            fixed random linear map preserves the geometry of ``H``, so the student has to learn it. The
+            contrastive loss cannot collapse (other entities push back), so it may train ``MLP_dist`` too.
+
+    Raises:
+        ValueError: on a value outside the ranges above, naming the setting.
+    """
+
+    lang_weight: float = 0.8
+    dist_weight: float = 0.2
+    focal_alpha: float = -1.0
+    focal_gamma: float = 0.0
+    distillation_loss: str = "mse"
+    distillation_temperature: float = 0.05
+    freeze_teacher_projection: bool = True
+
+    def __post_init__(self) -> None:
+        if self.lang_weight < 0 or self.dist_weight < 0:
+            raise ValueError(f"lang_weight and dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
+        if self.distillation_loss not in DISTILLATION_LOSSES:
+            raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {self.distillation_loss!r}")
+        if isinstance(self.distillation_temperature, bool) or not self.distillation_temperature > 0:
+            raise ValueError(f"distillation_temperature must be > 0, got {self.distillation_temperature}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The settings' names (each also a training argument of ``train.py``)."""
+        return tuple(setting.name for setting in fields(cls))
+
+    @classmethod
+    def from_object(cls, source: object) -> "LossSettings":
+        """The settings that ``source`` (e.g. training arguments) has as attributes; defaults for the others."""
+        return cls(**{name: getattr(source, name) for name in cls.names() if hasattr(source, name)})
+
+    def combine(
+        self, lang_loss: torch.Tensor, dist_loss: torch.Tensor, lang_scale: float = 1.0, dist_scale: float = 1.0
+    ) -> torch.Tensor:
+        """The loss that training minimises: ``(a / lang_scale) * lang_loss + (b / dist_scale) * dist_loss``.
+
+        The scales are 1 unless a loss balance divides each term by a running mean of its own value
+        (`kogner.training.balance`). With ``b = 0`` the distillation term is left out (it adds no gradient at all).
+        """
+        loss = (self.lang_weight / lang_scale) * lang_loss
+        if self.dist_weight != 0:
+            loss = loss + (self.dist_weight / dist_scale) * dist_loss
+        return loss
 
 
 def span_label_loss(

@@ -21,7 +21,7 @@ from .encoders_kogner import build_encoder, load_tokenizer, warn_if_emulated_hal
 from .layers_kogner import (
     DistillationHead, FeedForward, LinkingHead, SpanRepresentation, TeacherProjection, first_sub_tokens
 )
-from .losses_kogner import contrastive_distillation_loss, distillation_loss, span_label_loss
+from .losses_kogner import LossSettings, contrastive_distillation_loss, distillation_loss, span_label_loss
 from .prediction_kogner import KoGNERPredictionMixin
 from .linking_kogner import EntityIndex
 from .processing_kogner import WordBatchEncoder, encoder_token_limit
@@ -33,9 +33,10 @@ class KoGNEROutput(ModelOutput):
     """Output of [`KoGNERModel.forward`].
 
     Attributes:
-        loss: ``lang_weight * lang_loss + dist_weight * dist_loss`` (when targets were given).
+        loss: ``model.loss_settings.combine(lang_loss, dist_loss)``, i.e. ``a * lang_loss + b * dist_loss`` (when
+            targets were given).
         lang_loss: span×label binary cross-entropy, mean over the pairs that count (``span_mask`` × ``label_mask``).
-        dist_loss: distillation loss (MSE or contrastive: ``config.distillation_loss``), mean over the KG-linked
+        dist_loss: distillation loss (MSE or contrastive: ``loss_settings.distillation_loss``), mean over the KG-linked
             spans; exactly 0 when the batch has none.
         logits: ``[B, N * max_width, C]`` span·label scores (before the sigmoid).
         span_mask: ``[B, N * max_width]`` True for spans that lie inside the text.
@@ -93,9 +94,7 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         self.span_representation = SpanRepresentation(word_dim, config.hidden_size, config.max_width, config.dropout)
         self.label_projection = FeedForward(label_dim, config.hidden_size, config.dropout)
         if config.teacher_dim > 0:
-            self.distillation_head = DistillationHead(
-                config.hidden_size, config.teacher_dim, config.distillation_dim, config.freeze_teacher_projection
-            )
+            self.distillation_head = DistillationHead(config.hidden_size, config.teacher_dim, config.distillation_dim)
         else:
             self.distillation_head = None
         if config.teacher_dim > 0 and config.linking_query == "mean_tokens":
@@ -106,7 +105,22 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         self._word_encoder: WordBatchEncoder | None = None
         self._label_cache: dict[tuple[str, ...], torch.Tensor] = {}
         self.entity_index: EntityIndex | None = None  # KG entities for link=True (saved with the weights)
+        self.loss_settings = LossSettings()
         self.post_init()
+
+    @property
+    def loss_settings(self) -> LossSettings:
+        """The training objective used by ``forward`` when targets are given (training only; not saved)."""
+        return self._loss_settings
+
+    @loss_settings.setter
+    def loss_settings(self, settings: LossSettings) -> None:
+        """Set the objective; ``MLP_dist`` is trainable unless ``settings.freeze_teacher_projection``."""
+        if not isinstance(settings, LossSettings):
+            raise TypeError(f"loss_settings must be a LossSettings, got {type(settings).__name__}")
+        self._loss_settings = settings
+        if self.distillation_head is not None:
+            self.distillation_head.teacher_projection.requires_grad_(not settings.freeze_teacher_projection)
 
     # ----------------------------------------------------------------------------------------------- construction
     @classmethod
@@ -249,13 +263,11 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         pair_mask = span_mask.unsqueeze(-1).expand_as(logits)
         if label_mask is not None:
             pair_mask = pair_mask & label_mask.bool().unsqueeze(1)
-        lang_loss = span_label_loss(
-            logits, labels.to(logits.dtype), pair_mask, self.config.focal_alpha, self.config.focal_gamma
-        )
+        settings = self.loss_settings
+        targets = labels.to(logits.dtype)
+        lang_loss = span_label_loss(logits, targets, pair_mask, settings.focal_alpha, settings.focal_gamma)
         dist_loss = self._distillation_loss(spans, distill_index, teacher_vectors, negative_teacher_vectors)
-        loss = self.config.lang_weight * lang_loss
-        if self.config.dist_weight != 0:
-            loss = loss + self.config.dist_weight * dist_loss
+        loss = settings.combine(lang_loss, dist_loss)
         return KoGNEROutput(loss=loss, lang_loss=lang_loss, dist_loss=dist_loss, logits=logits, span_mask=span_mask)
 
     def _distillation_loss(
@@ -277,7 +289,7 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
                 raise ValueError(f"{name} vectors have size {vectors.shape[-1]}, the model expects teacher_dim="
                                  f"{self.config.teacher_dim}")
         linked_spans = spans[distill_index[:, 0], distill_index[:, 1]]
-        if self.config.distillation_loss == "mse":
+        if self.loss_settings.distillation_loss == "mse":
             student, teacher = self.distillation_head(linked_spans, teacher_vectors)
             return distillation_loss(student, teacher)
         # contrastive: the linked entities of the batch, then the sampled ones, as candidates for every span
@@ -286,7 +298,8 @@ class KoGNERModel(KoGNERPredictionMixin, KoGNERPreTrainedModel):
         student, candidates = self.distillation_head(linked_spans, raw)
         excluded = (raw[None, :, :] == teacher_vectors[:, None, :]).all(dim=-1)  # [K, C]: the same entity again
         excluded.fill_diagonal_(False)
-        return contrastive_distillation_loss(student, candidates, excluded, self.config.distillation_temperature)
+        temperature = self.loss_settings.distillation_temperature
+        return contrastive_distillation_loss(student, candidates, excluded, temperature)
 
     # ------------------------------------------------------------------------------------------------- inference
     def label_vectors(

@@ -83,10 +83,12 @@ def encodable_words(words: Sequence[str]) -> Sequence[str]:
     return words
 
 
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as a float, or raise ``ValueError`` if it lies outside [0, 1]."""
+def check_threshold(threshold: float, name: str = "threshold") -> float:
+    """Return ``threshold`` as a float, or raise ``ValueError`` (naming it ``name``) if it is not a number in [0, 1].
+
+    The one check of a decision threshold: the config, ``predict_entities`` and the command lines use it."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
+        raise ValueError(f"{name} must be a number in [0, 1], got {threshold!r}")
     return float(threshold)
 
 

@@ -86,13 +86,13 @@ def model_complete() -> str | None:
     return None
 
 
-def benchmarks_present() -> bool:
-    from kogner.corpora.registry import available_benchmarks, resolve_data_dir
+def corpora_present() -> bool:
+    from kogner.corpora.registry import available_evaluation_corpora, resolve_data_dir
 
-    present = available_benchmarks()
+    present = available_evaluation_corpora()
     if not any("test" in splits for splits in present.values()):
         print(
-            f"[demo] no benchmark corpora found in {resolve_data_dir()}: the benchmark evaluation is skipped.\n"
+            f"[demo] no annotated corpora found in {resolve_data_dir()}: the evaluation on them is skipped.\n"
             "       Put the IOB corpora there (ncbi_disease/, bc5cdr/, bc2gm/, jnlpba/, bc4chemd/ with "
             "train.tsv, devel.tsv, test.tsv) or set KOGNER_DATA_DIR.",
             flush=True,
@@ -101,10 +101,10 @@ def benchmarks_present() -> bool:
     return True
 
 
-def stages(python: str, with_benchmarks: bool) -> list[Stage]:
+def stages(python: str, with_corpora: bool) -> list[Stage]:
     train = [python, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
              "--mixed_precision", "no", "--dynamo_backend", "no", "train.py", "--config", str(CONFIG.relative_to(REPO_ROOT))]
-    if not with_benchmarks:
+    if not with_corpora:
         train += ["--test_data", "runs/data:test"]
     return [
         Stage("teacher", "knowledge graph biokg-lite -> teacher vectors H = [Z, Z', Z'']",
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_stages(args: argparse.Namespace) -> int:
     python = sys.executable
-    all_stages = stages(python, benchmarks_present())
+    all_stages = stages(python, corpora_present())
     previous_key = "kogner-demo-v1"
     started = time.time()
     for number, stage in enumerate(all_stages, 1):

@@ -245,14 +245,14 @@ def test_parse_labels_splits_strips_and_merges_duplicates():
 
 
 def test_presets_are_the_benchmark_and_kg_label_sets():
-    from kogner.corpora.registry import BENCHMARK_LABELS
+    from kogner.corpora.registry import EVALUATION_CORPUS_LABELS
     from kogner.kg.biokg_lite import ENTITY_TYPES
 
     presets = app.label_presets()
     assert presets[app.KG_PRESET] == list(ENTITY_TYPES)
     benchmark_sets = [labels for name, labels in presets.items() if name != app.KG_PRESET]
-    assert benchmark_sets == [list(labels) for labels in BENCHMARK_LABELS.values()]
-    assert sorted(map(tuple, benchmark_sets)) == sorted(map(tuple, app.FALLBACK_BENCHMARK_LABELS.values()))
+    assert benchmark_sets == [list(labels) for labels in EVALUATION_CORPUS_LABELS.values()]
+    assert sorted(map(tuple, benchmark_sets)) == sorted(map(tuple, app.FALLBACK_CORPUS_LABELS.values()))
 
 
 SPACE_IMPORT_SCRIPT = textwrap.dedent(
@@ -282,7 +282,7 @@ def test_app_imports_without_the_project_packages():
     )
     assert result.returncode == 0, result.stderr
     presets = json.loads(result.stdout.strip().splitlines()[-1])
-    assert presets == {**app.FALLBACK_BENCHMARK_LABELS, app.KG_PRESET: app.KG_ENTITY_TYPES}
+    assert presets == {**app.FALLBACK_CORPUS_LABELS, app.KG_PRESET: app.KG_ENTITY_TYPES}
 
 
 def test_model_choice_order_and_clear_message_without_a_model(monkeypatch, tmp_path):

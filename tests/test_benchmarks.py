@@ -8,10 +8,10 @@ import pytest
 from datasets import Dataset
 
 from conftest import SHARED_BENCHMARKS
-from data_scripts.benchmarks import main
+from data_scripts.corpora import main
 from kogner.corpora.iob import IOBFormatError, iob_to_spans, read_iob_file
 from kogner.corpora.linking import link_mentions
-from kogner.corpora.registry import BENCHMARK_LABELS, CORPUS_TAGS, available_benchmarks, load_benchmark, tag_label
+from kogner.corpora.registry import EVALUATION_CORPUS_LABELS, CORPUS_TAGS, available_evaluation_corpora, load_corpus_split, tag_label
 from kogner.kg.graph import KnowledgeGraph
 from kogner.schema import NER_FEATURES, SchemaError, validate_dataset, validate_example
 
@@ -56,26 +56,26 @@ def test_malformed_lines_name_file_line_and_reason(tmp_path: Path, text: str, re
 
 def test_label_map_override_and_unknown_tags(tmp_path: Path) -> None:
     write(tmp_path / "corpus" / "test.tsv", "x\tB-Disease\ny\tB-cell_component\n")
-    dataset = load_benchmark(str(tmp_path / "corpus"), "test", label_map={"Disease": "illness"})
+    dataset = load_corpus_split(str(tmp_path / "corpus"), "test", label_map={"Disease": "illness"})
     assert [span["label"] for span in dataset[0]["ner"]] == ["illness", "cell component"]
 
 
 def test_absent_corpus_says_where_files_go(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="bc4chemd") as error:
-        load_benchmark("bc4chemd", "test", data_dir=tmp_path)
+        load_corpus_split("bc4chemd", "test", data_dir=tmp_path)
     message = str(error.value)
     assert str(tmp_path / "bc4chemd" / "test.tsv") in message and "Hub dataset id" in message
     with pytest.raises(ValueError, match="unknown split"):
-        load_benchmark("bc4chemd", "dev2", data_dir=tmp_path)
+        load_corpus_split("bc4chemd", "dev2", data_dir=tmp_path)
 
 
 def test_data_dir_from_environment_and_available_benchmarks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path / "ncbi_disease" / "devel.tsv", "a\tB-Disease\n")
     write(tmp_path / "bc4chemd" / "test.tsv", "b\tB-Chemical\n")
     monkeypatch.setenv("KOGNER_DATA_DIR", str(tmp_path))
-    assert available_benchmarks() == {"ncbi_disease": ["validation"], "bc4chemd": ["test"]}
-    assert load_benchmark("ncbi_disease", "validation")[0]["ner"] == [{"start": 0, "end": 0, "label": "disease"}]
-    assert BENCHMARK_LABELS["jnlpba"] == ["protein", "DNA", "RNA", "cell line", "cell type"]
+    assert available_evaluation_corpora() == {"ncbi_disease": ["validation"], "bc4chemd": ["test"]}
+    assert load_corpus_split("ncbi_disease", "validation")[0]["ner"] == [{"start": 0, "end": 0, "label": "disease"}]
+    assert EVALUATION_CORPUS_LABELS["jnlpba"] == ["protein", "DNA", "RNA", "cell line", "cell type"]
 
 
 def test_schema_validation_lists_expectations() -> None:
@@ -129,10 +129,10 @@ needs_shared = pytest.mark.skipif(
     [("ncbi_disease", 940, 960), ("bc5cdr", 4797, 9809), ("bc2gm", 5038, 6325), ("jnlpba", 3856, 8662)],
 )
 def test_benchmark_test_split_counts(corpus: str, sentences: int, entities: int) -> None:
-    dataset = load_benchmark(corpus, "test", data_dir=SHARED_BENCHMARKS)
+    dataset = load_corpus_split(corpus, "test", data_dir=SHARED_BENCHMARKS)
     assert len(dataset) == sentences
     assert sum(len(spans) for spans in dataset["ner"]) == entities
-    assert {span["label"] for spans in dataset["ner"] for span in spans} == set(BENCHMARK_LABELS[corpus])
+    assert {span["label"] for spans in dataset["ner"] for span in spans} == set(EVALUATION_CORPUS_LABELS[corpus])
 
 
 def test_stats_cli_prints_counts_per_split_and_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from datasets import Dataset, DatasetDict
 from conftest import SHARED_BENCHMARKS
 from kogner.corpora.mix import load_training_mix, parse_source_weights, resolve_eval_sets
 from kogner.corpora.registry import (
-    ADDED_CORPORA, CORPUS_LABELS, CORPUS_TAGS, SOURCE_FEATURES, EmptySplitError, UnmappedTagError, load_benchmark,
+    ADDED_CORPORA, CORPUS_LABELS, CORPUS_TAGS, SOURCE_FEATURES, EmptySplitError, UnmappedTagError, load_corpus_split,
     load_corpora, load_corpus,
 )
 from kogner.datagen.build import split_records
@@ -55,24 +55,24 @@ def test_corpus_loads_with_its_source_columns(tmp_path: Path) -> None:
     assert dataset[0]["corpus"] == "craft"
     assert dataset[0]["annotated_labels"] == CORPUS_LABELS["craft"]
     assert [span["label"] for span in dataset[0]["ner"]] == ["cellular component", "organism", "cell type"]
-    assert load_benchmark("craft", "train", data_dir=tmp_path).features == NER_FEATURES  # the plain schema
+    assert load_corpus_split("craft", "train", data_dir=tmp_path).features == NER_FEATURES  # the plain schema
 
 
 def test_unmapped_tag_names_corpus_tag_and_where_the_mapping_lives(tmp_path: Path) -> None:
     write(tmp_path / "bionlp09" / "test.tsv", "p53\tB-Protein\nbinds\tO\nDNA\tB-Nucleic_acid\n")
     with pytest.raises(UnmappedTagError) as error:
-        load_benchmark("bionlp09", "test", data_dir=tmp_path)
+        load_corpus_split("bionlp09", "test", data_dir=tmp_path)
     message = str(error.value)
     assert "'bionlp09'" in message and "'Nucleic_acid'" in message and "kogner/corpora/registry.py" in message
     assert "CORPUS_TAGS['bionlp09']" in message
-    extra = load_benchmark("bionlp09", "test", data_dir=tmp_path, label_map={"Nucleic_acid": "nucleic acid"})
+    extra = load_corpus_split("bionlp09", "test", data_dir=tmp_path, label_map={"Nucleic_acid": "nucleic acid"})
     assert [span["label"] for span in extra[0]["ner"]] == ["protein", "nucleic acid"]
 
 
 def test_empty_split_is_a_clear_error(tmp_path: Path) -> None:
     path = write(tmp_path / "ex_ptm" / "devel.tsv", "\n\n")
     with pytest.raises(EmptySplitError, match=f"'ex_ptm' split 'validation': {path} holds no sentence"):
-        load_benchmark("ex_ptm", "dev", data_dir=tmp_path)
+        load_corpus_split("ex_ptm", "dev", data_dir=tmp_path)
 
 
 def test_missing_corpus_folder_is_skipped_with_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

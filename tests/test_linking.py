@@ -18,7 +18,7 @@ from kogner.training.collator import KoGNERDataCollator, TeacherTable
 from kogner.training.linking_heads import fit_linking_heads, training_links
 from modeling_kogner import EntityIndex, KoGNERModel
 from modeling_kogner.linking_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, link_spans, rank_entities
-from modeling_kogner.losses_kogner import contrastive_distillation_loss
+from modeling_kogner.losses_kogner import LossSettings, contrastive_distillation_loss
 from toy_data import DISEASES, DRUGS, toy_examples, toy_kg_ids
 
 TEACHER_DIM = 12
@@ -79,11 +79,14 @@ def toy_index() -> EntityIndex:
     return EntityIndex(ids, [kg_id.split(":")[1] for kg_id in ids], vectors, [kg_id.split(":")[0] for kg_id in ids])
 
 
-def train_linker(encoder_dir: Path, steps: int, num_teacher_negatives: int = 0, **config) -> KoGNERModel:
-    """A tiny model trained with distillation (weight 1) on the toy sentences, with the toy entity index."""
+def train_linker(encoder_dir: Path, steps: int, num_teacher_negatives: int = 0, linking_query: str = "mean_tokens",
+                 **loss) -> KoGNERModel:
+    """A tiny model trained with distillation (weight 1, other ``LossSettings`` from ``loss``) on the toy sentences,
+    with the toy entity index."""
     torch.manual_seed(0)
     model = KoGNERModel.from_encoder(str(encoder_dir), hidden_size=32, dropout=0.1, teacher_dim=TEACHER_DIM,
-                                     distillation_dim=16, dist_weight=1.0, **config)
+                                     distillation_dim=16, linking_query=linking_query)
+    model.loss_settings = LossSettings(dist_weight=1.0, **loss)
     index = toy_index()
     collator = KoGNERDataCollator.from_model(
         model, teacher=TeacherTable(index.vectors, {kg_id: row for row, kg_id in enumerate(index.kg_ids)}),
@@ -253,7 +256,7 @@ def test_teacher_negatives_are_drawn_from_distillation_targets_only(tiny_encoder
     index = toy_index()
     targets = {kg_id: row for row, kg_id in enumerate(index.kg_ids) if row % 2 == 0}  # odd rows: uncovered
     model = KoGNERModel.from_encoder(str(tiny_encoder_dir), hidden_size=32, teacher_dim=TEACHER_DIM,
-                                     distillation_dim=16, distillation_loss="contrastive")
+                                     distillation_dim=16)
 
     def negatives(seed: int, count: int) -> torch.Tensor | None:
         collator = KoGNERDataCollator.from_model(model, teacher=TeacherTable(index.vectors, targets),

@@ -144,7 +144,7 @@ def test_trainer_logs_both_terms_and_the_distillation_share(tiny_encoder_dir, tm
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert len(logged) == 2
-    a, b = trained.config.lang_weight, trained.config.dist_weight
+    a, b = trainer.loss_settings.lang_weight, trainer.loss_settings.dist_weight
     for entry in logged:
         assert entry["lang_loss"] > 0 and entry["dist_loss"] > 0
         expected = b * entry["dist_loss"] / (a * entry["lang_loss"] + b * entry["dist_loss"])
@@ -169,7 +169,7 @@ def test_running_mean_balance_keeps_the_weights_as_shares_of_the_loss(tiny_encod
     assert state["updates"]["lang_loss"] == 4 and state["averages"]["dist_loss"] > 0
 
     # The imbalance measured on the release mix: BCE ~0.014, MSE ~0.7 (raw distillation share ~0.93 at 0.8 / 0.2).
-    a, b = trained.config.lang_weight, trained.config.dist_weight
+    a, b = trainer.loss_settings.lang_weight, trainer.loss_settings.dist_weight
     generator, lang_terms, dist_terms = random.Random(0), [], []
     trainer.loss_balance = RunningLossBalance()  # a fresh run at the measured scales
     for step in range(300):
@@ -228,15 +228,14 @@ def test_shipped_configs_keep_the_distillation_share_near_its_weight(config_file
     from kogner.training.balance import RunningLossBalance
     from kogner.training.cli import parse_arguments
 
-    model_args, _, training_args = parse_arguments(["--config", str(config_file), "--output_dir", str(tmp_path),
-                                                     "--bf16", "false", "--fp16", "false", "--use_cpu", "true"])
-    a, b = model_args.lang_weight, model_args.dist_weight
+    _, _, training_args = parse_arguments(["--config", str(config_file), "--output_dir", str(tmp_path),
+                                              "--bf16", "false", "--fp16", "false", "--use_cpu", "true"])
+    a, b = training_args.lang_weight, training_args.dist_weight
     if b == 0:
         pytest.skip(f"{config_file.name} trains without distillation")
     target = b / (a + b)
     model, trainer = toy_trainer(tiny_encoder_dir, tmp_path, learning_rate=1e-4, save_strategy="no",
-                                 loss_balance=training_args.loss_balance)
-    model.config.lang_weight, model.config.dist_weight = a, b
+                                 loss_balance=training_args.loss_balance, lang_weight=a, dist_weight=b)
     trainer.train()
     logged = [entry["dist_share"] for entry in trainer.state.log_history if "dist_share" in entry]
     assert logged and all(abs(share - target) < 0.15 for share in logged), (config_file.name, logged)

@@ -12,7 +12,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from huggingface_hub import DatasetCard, ModelCard
 
-from kogner.datagen.card import benchmark_card, dataset_card
+from kogner.datagen.card import corpora_card, dataset_card
 from kogner.training.model_card import write_model_card
 from modeling_kogner import KoGNERModel
 from toy_data import toy_examples
@@ -171,7 +171,7 @@ def test_benchmark_card_reads_the_corpora_readme_and_licence_files(corpora_dir):
     rows = [{"tokens": ["a", "b"], "ner": [{"start": 0, "end": 0, "label": "disease"}], "kge": []}]
     corpora = {name: DatasetDict(train=Dataset.from_list(rows), test=Dataset.from_list(rows))
                for name in ("ncbi_disease", "bc5cdr")}
-    card = DatasetCard(benchmark_card(corpora, corpora_dir))
+    card = DatasetCard(corpora_card(corpora, corpora_dir))
     assert card.data.corpus_sources["ncbi_disease"]["license"] == "cc-by-4.0"
     assert card.data.corpus_sources["ncbi_disease"]["reference"] == "Dogan et al. 2014"
     assert card.data.corpus_sources["bc5cdr"]["license"] == "other"

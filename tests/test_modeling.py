@@ -16,6 +16,7 @@ from kogner.training.collator import KoGNERDataCollator, TeacherTable
 from kogner.evaluation.metrics import gold_spans, span_scores
 from modeling_kogner import KoGNERConfig, KoGNERModel
 from modeling_kogner.decoding_kogner import SpanCandidate, greedy_decode
+from modeling_kogner.losses_kogner import LossSettings
 from toy_data import toy_examples, toy_kg_ids
 
 LABELS = ["drug", "disease"]
@@ -80,7 +81,8 @@ def test_distillation_loss_falls_by_half(trained):
 
 
 def test_zero_dist_weight_contributes_no_gradient(tiny_encoder_dir):
-    model = make_model(tiny_encoder_dir, dist_weight=0.0)
+    model = make_model(tiny_encoder_dir)
+    model.loss_settings = LossSettings(dist_weight=0.0)
     model.eval()  # no dropout: both passes must see the same network
     examples = toy_examples()[:4]
 

@@ -12,7 +12,7 @@ from kogner.corpora.mix import load_source, load_training_mix, resolve_eval_sets
 from kogner.corpora.pubtator import (
     PubTatorFormatError, PubTatorMention, SkippedDocument, pubtator_records, read_pubtator, split_ids,
 )
-from kogner.corpora.registry import CORPUS_LABELS, UnmappedTagError, load_benchmark, load_corpus
+from kogner.corpora.registry import CORPUS_LABELS, UnmappedTagError, load_corpus_split, load_corpus
 from kogner.schema import validate_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pubtator" / "tiny.pubtator"
@@ -79,7 +79,7 @@ def test_biored_is_registered_with_prompts_and_unknown_types_fail(tmp_path: Path
     assert "NCBIGene:3175" in {link["kg_id"] for links in dataset["kge"] for link in links}
     (folder / "test.pubtator").write_text("9|t|Aspirin helps.\n9\t0\t7\tAspirin\tDrug\tD1\n", encoding="utf-8")
     with pytest.raises(UnmappedTagError) as error:
-        load_benchmark("biored", "test", data_dir=tmp_path)
+        load_corpus_split("biored", "test", data_dir=tmp_path)
     assert "'biored'" in str(error.value) and "'Drug'" in str(error.value)
     assert "kogner/corpora/registry.py" in str(error.value)
 
@@ -88,7 +88,7 @@ def test_biored_is_found_beside_the_benchmark_folder(tmp_path: Path) -> None:
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "biored").mkdir()
     shutil.copy(FIXTURE, tmp_path / "biored" / "train.pubtator")
-    assert len(load_benchmark("biored", "train", data_dir=tmp_path / "benchmarks")) == 5  # 3 + 2 sentences
+    assert len(load_corpus_split("biored", "train", data_dir=tmp_path / "benchmarks")) == 5  # 3 + 2 sentences
 
 
 def test_a_pubtator_file_is_a_training_and_evaluation_source(tmp_path: Path) -> None:

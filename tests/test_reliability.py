@@ -322,14 +322,14 @@ def test_demo_skips_complete_stages_and_reruns_incomplete_ones(tmp_path: Path, m
     log = tmp_path / "runs.txt"
     command = [sys.executable, "-c", f"open({str(log)!r}, 'a').write('run '); open({str(output)!r}, 'w').write('x')"]
 
-    def stages(python: str, with_benchmarks: bool) -> list[Any]:
+    def stages(python: str, with_corpora: bool) -> list[Any]:
         return [demo.Stage("data", "toy", list(command), [], lambda: None if output.exists() else "out.txt missing",
                            restart_flag="--restart")]
 
     monkeypatch.setattr(demo, "DEMO_DIR", tmp_path / "demo")
     monkeypatch.setattr(demo, "MODEL_DIR", tmp_path / "demo" / "model")
     monkeypatch.setattr(demo, "stages", stages)
-    monkeypatch.setattr(demo, "benchmarks_present", lambda: False)
+    monkeypatch.setattr(demo, "corpora_present", lambda: False)
     monkeypatch.setattr(demo, "summary", lambda wall_seconds: None)
     assert demo.main([]) == 0 and log.read_text() == "run "
     assert demo.main([]) == 0 and log.read_text() == "run "  # complete, same key: reused

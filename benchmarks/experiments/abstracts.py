@@ -108,7 +108,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from kogner.corpora.registry import BENCHMARK_LABELS
+    from kogner.corpora.registry import EVALUATION_CORPUS_LABELS
     from modeling_kogner import KoGNERModel
 
     output = Path(args.output)
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         documents, formed_by = read_documents(corpus, args.split, args.data_dir, args.sentences_per_document,
                                               detokenize=not args.no_detokenize)
         documents = documents[: args.max_documents]
-        labels = list(BENCHMARK_LABELS.get(corpus) or sorted({label for d in documents for *_, label in d.gold}))
+        labels = list(EVALUATION_CORPUS_LABELS.get(corpus) or sorted({label for d in documents for *_, label in d.gold}))
         print(f"{corpus} {args.split}: {len(documents)} documents ({formed_by}), labels {labels}", flush=True)
         result = evaluate_corpus(model, documents, labels, args)
         report["results"][corpus] = {**result, "formed_by": formed_by}

@@ -71,7 +71,7 @@ def predict(model: Any, sentences: list[list[str]], labels: list[str], descripti
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from kogner.corpora.registry import BENCHMARK_LABELS, load_benchmark
+    from kogner.corpora.registry import EVALUATION_CORPUS_LABELS, load_corpus_split
     from kogner.evaluation.metrics import gold_spans, span_scores
     from modeling_kogner import KoGNERModel
 
@@ -84,10 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if corpus in report["results"]:
             print(f"{corpus}: done in an earlier run, kept (--force to redo)")
             continue
-        dataset = load_benchmark(corpus, args.split, data_dir=args.data_dir)
+        dataset = load_corpus_split(corpus, args.split, data_dir=args.data_dir)
         if args.max_sentences:
             dataset = dataset.select(range(min(args.max_sentences, len(dataset))))
-        labels = list(BENCHMARK_LABELS[corpus])
+        labels = list(EVALUATION_CORPUS_LABELS[corpus])
         described = {label: args.description_map[label] for label in labels if label in args.description_map}
         gold = [gold_spans(example) for example in dataset]
         row: dict[str, Any] = {"sentences": len(dataset), "labels": labels, "described": sorted(described)}

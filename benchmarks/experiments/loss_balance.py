@@ -57,11 +57,13 @@ def gradient_norm(loss: Any, parameters: list[Any]) -> float:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from kogner.corpora.linking import link_corpus
     from kogner.corpora.mix import label_pool, load_training_mix
+    from kogner.training.arguments import saved_loss_settings
     from kogner.training.collator import KoGNERDataCollator
     from kogner.training.pipeline import load_teacher
     from modeling_kogner import KoGNERModel
 
     model = KoGNERModel.from_pretrained(args.model)
+    model.loss_settings = saved_loss_settings(args.model)  # the objective it was trained with
     if model.distillation_head is None:
         raise SystemExit(f"{args.model}: no distillation head (trained without a teacher); nothing to compare")
     model.train()
@@ -84,7 +86,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                      "grad_dist": gradient_norm(output.dist_loss, shared),
                      "linked_spans": int(batch["distill_index"].shape[0]) if "distill_index" in batch else 0})
         model.zero_grad(set_to_none=True)
-    a, b = model.config.lang_weight, model.config.dist_weight
+    a, b = model.loss_settings.lang_weight, model.loss_settings.dist_weight
     mean = {key: statistics.fmean(row[key] for row in rows) for key in rows[0]}
     scale_lang, scale_dist = (mean["lang"], mean["dist"]) if args.loss_balance == "running_mean" else (1.0, 1.0)
     weighted = {"lang": a * mean["lang"] / scale_lang, "dist": b * mean["dist"] / scale_dist,

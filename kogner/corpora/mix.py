@@ -28,8 +28,8 @@ from .gliner_format import is_gliner_file, load_gliner
 from .overlap import DEFAULT_REFERENCES, drop_overlapping
 from .pubtator import is_pubtator_file, read_pubtator
 from .registry import (
-    CORPUS_LABELS, PUBTATOR_CORPORA, SOURCE_FEATURES, available_benchmarks, canonical_split, corpus_folder,
-    load_benchmark, pubtator_corpus_dataset, pubtator_documents, resolve_data_dir, with_source,
+    CORPUS_LABELS, PUBTATOR_CORPORA, SOURCE_FEATURES, available_evaluation_corpora, canonical_split, corpus_folder,
+    load_corpus_split, pubtator_corpus_dataset, pubtator_documents, resolve_data_dir, with_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,9 +81,9 @@ def load_source(
         labels = list(CORPUS_LABELS[name]) if name in PUBTATOR_CORPORA else dataset_labels(dataset)
         return dataset, labels
     if name in CORPUS_LABELS:
-        return load_benchmark(name, split, data_dir=data_dir), list(CORPUS_LABELS[name])
+        return load_corpus_split(name, split, data_dir=data_dir), list(CORPUS_LABELS[name])
     path = Path(name)
-    dataset = _saved_dataset(path, split) if path.exists() else load_benchmark(name, split, data_dir=data_dir)
+    dataset = _saved_dataset(path, split) if path.exists() else load_corpus_split(name, split, data_dir=data_dir)
     return conform(dataset, source), dataset_labels(dataset)
 
 
@@ -206,7 +206,7 @@ def resolve_eval_sets(
     (`kogner.corpora.registry.EVALUATION_CORPORA`) present in ``data_dir`` that has ``default_split``. A named
     registered corpus whose folder is missing is skipped with one warning line.
     """
-    present = [name for name, splits in available_benchmarks(data_dir).items() if default_split in splits]
+    present = [name for name, splits in available_evaluation_corpora(data_dir).items() if default_split in splits]
     expanded: list[str] = []
     for source in [BENCHMARKS_KEYWORD] if sources is None else sources:
         expanded.extend(present if source == BENCHMARKS_KEYWORD else [source])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .pubtator import PubTatorDocument, document_sentences
-from .registry import EVALUATION_CORPORA, SPLIT_FILES, load_benchmark, split_file
+from .registry import EVALUATION_CORPORA, SPLIT_FILES, load_corpus_split, split_file
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _reference_keys(references: tuple[str, ...], data_dir: str | None) -> frozen
             logger.info("overlap filter: reference %s has no split file here (%s), skipped", reference,
                            split_file(name, splits[0], data_dir).parent)
         for split in present:
-            keys |= token_keys(load_benchmark(name, split, data_dir=data_dir)["tokens"])
+            keys |= token_keys(load_corpus_split(name, split, data_dir=data_dir)["tokens"])
     return frozenset(keys)
 
 

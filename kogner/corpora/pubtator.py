@@ -69,7 +69,13 @@ class PubTatorMention:
 
 @dataclass(frozen=True)
 class PubTatorDocument:
-    """One PubTator block: PMID, title, abstract and its entity mentions (relations are not kept)."""
+    """One PubTator block (relations are not kept).
+
+    Attributes:
+        pmid: the PubMed id that heads the block's ``|t|`` and ``|a|`` lines.
+        title, abstract: the two texts, without their line prefixes.
+        mentions: the entity lines, in file order; their offsets point into `text`.
+    """
 
     pmid: str
     title: str

@@ -103,8 +103,8 @@ EVALUATION_CORPORA = ("ncbi_disease", "bc5cdr", "bc2gm", "jnlpba", "bc4chemd")
 ADDED_CORPORA = ("bionlp09", "bionlp11epi", "bionlp11id", "bionlp13ge", "bionlp13pc", "craft", "ex_ptm")
 """Further annotated corpora, used as training data by the zero-shot protocol (never evaluated there)."""
 
-BENCHMARK_TAGS: dict[str, list[str]] = {corpus: list(CORPUS_TAGS[corpus]) for corpus in EVALUATION_CORPORA}
-BENCHMARK_LABELS: dict[str, list[str]] = {corpus: CORPUS_LABELS[corpus] for corpus in EVALUATION_CORPORA}
+EVALUATION_CORPUS_TAGS: dict[str, list[str]] = {corpus: list(CORPUS_TAGS[corpus]) for corpus in EVALUATION_CORPORA}
+EVALUATION_CORPUS_LABELS: dict[str, list[str]] = {corpus: CORPUS_LABELS[corpus] for corpus in EVALUATION_CORPORA}
 """Evaluation corpus -> the labels (prompts) a model is asked for when evaluating on it."""
 
 TAG_TO_LABEL: dict[str, str] = {tag: label for corpus in EVALUATION_CORPORA for tag, label in CORPUS_TAGS[corpus].items()}
@@ -216,7 +216,7 @@ def _is_hub_id(name: str) -> bool:
     return "/" in name and not Path(name).exists()
 
 
-def load_benchmark(
+def load_corpus_split(
     name: str,
     split: str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -247,7 +247,7 @@ def load_benchmark(
     path = corpus_dir / SPLIT_FILES[split]
     if not path.is_file():
         raise FileNotFoundError(
-            f"benchmark {name!r} split {split!r} not found: expected the IOB file {path} "
+            f"corpus {name!r} split {split!r} not found: expected the IOB file {path} "
             f"(token<TAB>tag per line, blank line between sentences; files train.tsv, devel.tsv, test.tsv "
             f"in {corpus_dir}). Set the folder with data_dir=/--data-dir or KOGNER_DATA_DIR (known corpora: "
             f"{', '.join(CORPUS_TAGS)}), or pass a Hub dataset id ('user/repo') in the KoGNER schema instead."
@@ -278,7 +278,7 @@ def load_corpus(
     name: str, split: str, data_dir: str | os.PathLike[str] | None = None, label_map: Mapping[str, str] | None = None
 ) -> Dataset:
     """One split of a corpus with its source columns ``corpus`` and ``annotated_labels`` (`SOURCE_FEATURES`)."""
-    dataset = load_benchmark(name, split, data_dir, label_map)
+    dataset = load_corpus_split(name, split, data_dir, label_map)
     labels = CORPUS_LABELS.get(name, [])
     if label_map and name in CORPUS_TAGS:
         labels = list(dict.fromkeys({**CORPUS_TAGS[name], **label_map}.values()))
@@ -313,12 +313,12 @@ def available_corpora(
     return found
 
 
-def available_benchmarks(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+def available_evaluation_corpora(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
     """The evaluation corpora (`EVALUATION_CORPORA`) present under ``data_dir`` -> their split files."""
     return available_corpora(data_dir, EVALUATION_CORPORA)
 
 
-def benchmark_stats(dataset: Dataset) -> dict[str, Any]:
+def corpus_stats(dataset: Dataset) -> dict[str, Any]:
     """Sentences, entities and entities per label of a schema dataset."""
     per_label: Counter[str] = Counter()
     for spans in dataset["ner"]:

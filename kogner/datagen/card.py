@@ -1,4 +1,4 @@
-"""Dataset cards (README.md) through ``huggingface_hub.DatasetCard``: the generated KG dataset and the benchmark
+"""Dataset cards (README.md) through ``huggingface_hub.DatasetCard``: the generated KG dataset and the annotated
 corpora, each with its sources and their licences (read from the sources' own files, see `kogner.datagen.sources`).
 """
 
@@ -129,8 +129,8 @@ Generated with `data_scripts/make_bmg_dataset.py` of the KoGNER project.
     return _card(data, body)
 
 
-def benchmark_card(corpora: Mapping[str, DatasetDict], data_dir: str | Path) -> str:
-    """The card of benchmark corpora converted to the schema (one ``DatasetDict`` per corpus folder): each corpus'
+def corpora_card(corpora: Mapping[str, DatasetDict], data_dir: str | Path) -> str:
+    """The card of annotated corpora converted to the schema (one ``DatasetDict`` per corpus folder): each corpus'
     name, reference, licence (from the corpora folder's README and licence files) and counts."""
     known = corpus_sources(data_dir)
     sources = {name: known.get(name, Source(name, "not stated")) for name in corpora}

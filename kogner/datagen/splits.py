@@ -16,9 +16,8 @@ in the other held-out split. Entities are *held out* sentence by sentence, in a 
   entities a split comes out smaller).
 
 A sentence whose entities straddle two splits is dropped (the count is logged); a sentence without any ``kge``
-link stays in training. On the template data of biokg-lite (8,005 sentences) this keeps 78 %
-for training, holds out 7 % for test and 5 % for validation and drops 10 %. Types that only occur next to a hub
-(cell lines, always named with their organism) are rare in the held-out splits.
+link stays in training. Types that only occur next to a hub (cell lines, always named with their organism) are
+rare in the held-out splits.
 """
 
 from __future__ import annotations

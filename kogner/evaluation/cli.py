@@ -1,4 +1,4 @@
-"""Score a saved model on benchmark corpora or schema datasets (strict span + type match).
+"""Score a saved model on annotated corpora or schema datasets (strict span + type match).
 
     kogner-eval --model runs/demo/model
     python -m kogner.evaluation --model runs/demo/model --corpora bc5cdr ncbi_disease:validation
@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from kogner.atomic import atomic_write_json
 from kogner.checks import check_model_source
 from kogner.corpora.mix import resolve_eval_sets
+from modeling_kogner.processing_kogner import check_threshold
 
 from .evaluate import evaluate_dataset, markdown_table
 
@@ -39,10 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--corpora",
         nargs="*",
         default=None,
-        help="benchmark names (ncbi_disease bc5cdr bc2gm jnlpba bc4chemd), optionally NAME:SPLIT, or saved "
-        "dataset dirs / Hub ids as PATH[:SPLIT]; default: every benchmark present, test split",
+        help="corpus names (ncbi_disease bc5cdr bc2gm jnlpba bc4chemd), optionally NAME:SPLIT, or saved "
+        "dataset dirs / Hub ids as PATH[:SPLIT]; default: every evaluation corpus present, test split",
     )
-    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: $KOGNER_DATA_DIR or ../shared/data/benchmarks)")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: $KOGNER_DATA_DIR or ../shared/data/benchmarks)")
     parser.add_argument("--threshold", type=float, default=None, help="decision threshold in [0, 1] (default: the model's)")
     parser.add_argument("--nested", action="store_true", help="allow nested entities (flat_ner=False)")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (positive)")
@@ -60,8 +61,11 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.max_sentences is not None and args.max_sentences < 1:
         parser.error(f"--max-sentences must be a positive integer (omit it to use every sentence), got {args.max_sentences}")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        parser.error(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.threshold is not None:
+        try:
+            check_threshold(args.threshold, "--threshold")
+        except ValueError as error:
+            parser.error(str(error))
     if args.data_dir and not Path(args.data_dir).is_dir():
         parser.error(f"--data-dir {args.data_dir}: no such directory")
     try:
@@ -91,7 +95,7 @@ def output_path(args: argparse.Namespace, set_names: Sequence[str]) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``kogner-eval``: score a saved model (directory or Hub id) on benchmark corpora or saved datasets."""
+    """``kogner-eval``: score a saved model (directory or Hub id) on annotated corpora or saved datasets."""
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arguments(parser, args)

@@ -41,21 +41,10 @@ class SpanScorer(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        word_index: torch.Tensor,
-        word_mask: torch.Tensor,
-        label_embeddings: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            word_index=word_index,
-            word_mask=word_mask,
-            label_embeddings=label_embeddings,
-        ).logits
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_index: torch.Tensor,
+                word_mask: torch.Tensor, label_embeddings: torch.Tensor) -> torch.Tensor:
+        """``[B, N * max_width, C]`` span·label logits of the windows (the graph's inputs, in this order)."""
+        return self.model(input_ids, attention_mask, word_index, word_mask, label_embeddings=label_embeddings).logits
 
 
 class LabelEncoder(nn.Module):

@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterable, get_type_hints
 
 from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
 from kogner.evaluation.threshold import check_dev_names
-from modeling_kogner.configuration_kogner import (ALL_NAMES, DISTILLATION_LOSSES, LINKING_QUERIES,
-                                                   parse_name_candidates)
+from modeling_kogner.configuration_kogner import LINKING_QUERIES, KoGNERConfig
+from modeling_kogner.losses_kogner import DISTILLATION_LOSSES, LossSettings
 
 LOSS_BALANCES = ("none", "running_mean")
+
+OPTION_HELP: dict[str, dict[str, Any]] = {
+    "label_encoder": {"help": "'shared' or 'separate' label encoder"},
+    "max_width": {"help": "longest span in words"},
+    "hidden_size": {"help": "span/label vector size"},
+    "dropout": {"help": "dropout in the span/label FFNs"},
+    "distillation_dim": {"help": "size of the distillation space (MLP outputs)"},
+    "lang_weight": {"help": "weight a of the language (BCE) loss"},
+    "dist_weight": {"help": "weight b of the distillation loss; 0 = off"},
+    "distillation_loss": {
+        "help": "'mse' (the paper's eq. 6) or 'contrastive' (InfoNCE against other entities; trains the span space "
+                "for entity linking, link=True)", "choices": list(DISTILLATION_LOSSES)},
+    "distillation_temperature": {"help": "temperature of the contrastive loss"},
+    "freeze_teacher_projection": {
+        "help": "keep MLP_dist at its random initialisation (needed by the MSE, which could collapse otherwise); "
+                "the contrastive loss can train it"},
+    "linking_query": {
+        "help": "what link=True compares with the entities: 'mean_tokens' (the span's mean sub-token state through a "
+                "linking head fitted after training, see --linking_fit_steps) or 'span' (the span vector through the "
+                "distillation head)", "choices": list(LINKING_QUERIES)},
+    "linking_name_candidates": {
+        "type": str, "help": "link=True puts entities named like the span first: those among this many nearest, or "
+        "'all' (any in the entity index); 0 = by the vectors alone"},
+    "focal_alpha": {"help": "focal loss alpha (negative: off)"},
+    "focal_gamma": {"help": "focal loss gamma (0: plain BCE)"},
+    "threshold": {"help": "default decision threshold saved with the model"},
+}
+"""The one help table of the options that set a KoGNERConfig field (`ModelArguments`) or a `LossSettings` field
+(`KoGNERTrainingArguments`): ``--help`` text, ``choices``, or a command-line ``type`` where the source's type cannot
+be parsed. Each option's default and type come from its source (`mirror_options`)."""
+
+MODEL_OPTIONS = tuple(name for name in OPTION_HELP if name in inspect.signature(KoGNERConfig.__init__).parameters)
+LOSS_OPTIONS = tuple(name for name in OPTION_HELP if name in LossSettings.names())
 
 
 def list_option(help_text: str) -> Any:
@@ -21,9 +57,35 @@ def list_option(help_text: str) -> Any:
     return field(default_factory=list, metadata={"help": help_text})
 
 
+def mirror_options(source: Callable[..., Any], names: Iterable[str]) -> Callable[[type], type]:
+    """A class decorator (before ``@dataclass``) adding one field per name in ``names``, with the default and the
+    type of ``source``'s parameter of that name and its ``OPTION_HELP`` entry (``--help``, ``choices``) as metadata."""
+    parameters = inspect.signature(source).parameters
+    hints = get_type_hints(source)
+
+    def add_fields(cls: type) -> type:
+        for name in names:
+            spec = OPTION_HELP[name]
+            metadata = {key: value for key, value in spec.items() if key != "type"}
+            cls.__annotations__[name] = spec.get("type", hints[name])
+            setattr(cls, name, field(default=parameters[name].default, metadata=metadata))
+        return cls
+
+    return add_fields
+
+
+def option_error(error: ValueError, names: Iterable[str]) -> ValueError:
+    """``error`` of a settings check, with the option spelled as on the command line (``--name``) when it starts
+    with a setting's name."""
+    message = str(error)
+    return ValueError(f"--{message}" if message.split(" ", 1)[0].rstrip(":,") in set(names) else message)
+
+
 @dataclass
+@mirror_options(KoGNERConfig.__init__, MODEL_OPTIONS)
 class ModelArguments:
-    """What model to train."""
+    """What model to train: a start (``encoder`` or ``model_name_or_path``) and the KoGNERConfig settings named in
+    ``MODEL_OPTIONS``, checked by KoGNERConfig itself."""
 
     encoder: str = field(
         default="minilm",
@@ -33,54 +95,19 @@ class ModelArguments:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "continue training a saved KoGNER model (directory or Hub id) instead"}
     )
-    label_encoder: str = field(default="shared", metadata={"help": "'shared' or 'separate' label encoder"})
-    max_width: int = field(default=8, metadata={"help": "longest span in words"})
-    hidden_size: int = field(default=512, metadata={"help": "span/label vector size"})
-    dropout: float = field(default=0.4, metadata={"help": "dropout in the span/label FFNs"})
-    distillation_dim: int = field(default=256, metadata={"help": "size of the distillation space (MLP outputs)"})
-    lang_weight: float = field(default=0.8, metadata={"help": "weight a of the language (BCE) loss"})
-    dist_weight: float = field(default=0.2, metadata={"help": "weight b of the distillation loss; 0 = off"})
-    distillation_loss: str = field(
-        default="mse",
-        metadata={"help": "'mse' (the paper's eq. 6) or 'contrastive' (InfoNCE against other entities; trains the "
-                  "span space for entity linking, link=True)", "choices": list(DISTILLATION_LOSSES)},
-    )
-    distillation_temperature: float = field(default=0.05, metadata={"help": "temperature of the contrastive loss"})
-    freeze_teacher_projection: bool = field(
-        default=True,
-        metadata={"help": "keep MLP_dist at its random initialisation (needed by the MSE, which could collapse "
-                  "otherwise); the contrastive loss can train it"},
-    )
-    linking_query: str = field(
-        default="mean_tokens",
-        metadata={"help": "what link=True compares with the entities: 'mean_tokens' (the span's mean sub-token state "
-                  "through a linking head fitted after training, see --linking_fit_steps) or 'span' (the span vector "
-                  "through the distillation head)", "choices": list(LINKING_QUERIES)},
-    )
-    linking_name_candidates: str = field(
-        default=ALL_NAMES,
-        metadata={"help": "link=True puts entities named like the span first: those among this many nearest, or "
-                  "'all' (any in the entity index; chosen on the KG validation split); 0 = by the vectors alone"},
-    )
-    focal_alpha: float = field(default=-1.0, metadata={"help": "focal loss alpha (negative: off)"})
-    focal_gamma: float = field(default=0.0, metadata={"help": "focal loss gamma (0: plain BCE)"})
-    threshold: float = field(default=0.5, metadata={"help": "default decision threshold saved with the model"})
 
     def __post_init__(self) -> None:
         check_model_source(self.encoder, "--encoder", marker=None)
         if self.model_name_or_path:
             check_model_source(self.model_name_or_path, "--model_name_or_path")
-        for name in ("max_width", "hidden_size", "distillation_dim"):
-            check_positive(getattr(self, name), f"--{name}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
-        if self.lang_weight < 0 or self.dist_weight < 0:
-            raise ValueError(f"--lang_weight and --dist_weight must be >= 0, got {self.lang_weight}, {self.dist_weight}")
-        check_positive(self.distillation_temperature, "--distillation_temperature", integer=False)
         try:
-            self.linking_name_candidates = parse_name_candidates(self.linking_name_candidates)
+            self.linking_name_candidates = KoGNERConfig(**self.config_settings()).linking_name_candidates
         except ValueError as error:
-            raise ValueError(f"--{error}") from None
+            raise option_error(error, MODEL_OPTIONS) from None
+
+    def config_settings(self) -> dict[str, Any]:
+        """The KoGNERConfig keyword arguments these options set."""
+        return {name: getattr(self, name) for name in MODEL_OPTIONS}
 
 
 @dataclass
@@ -88,7 +115,7 @@ class DataArguments:
     """What to train and evaluate on."""
 
     train_data: list[str] = list_option(
-        "training sources, mixed: dataset dirs from make_bmg_dataset.py (runs/data), benchmark names "
+        "training sources, mixed: dataset dirs from make_bmg_dataset.py (runs/data), corpus names "
         "(ncbi_disease bc5cdr bc2gm jnlpba bc4chemd) or Hub ids; NAME:SPLIT picks a split"
     )
     train_weights: list[str] = list_option(
@@ -100,7 +127,7 @@ class DataArguments:
     )
     test_data: list[str] = list_option(
         "sources scored after training for the final table and the model card (default split: test); "
-        "'benchmarks' = every benchmark corpus present"
+        "'benchmarks' = every evaluation corpus present"
     )
     threshold_dev_data: list[str] = list_option(
         "after training, choose the decision threshold on these dev sources (default split: validation; "
@@ -111,7 +138,7 @@ class DataArguments:
         default=None, metadata={"help": "use only the first N sentences per --threshold_dev_data set"}
     )
     data_dir: str | None = field(
-        default=None, metadata={"help": "benchmark folder (default: $KOGNER_DATA_DIR or ../shared/data/benchmarks)"}
+        default=None, metadata={"help": "corpus folder (default: $KOGNER_DATA_DIR or ../shared/data/benchmarks)"}
     )
     teacher: str | None = field(
         default=None, metadata={"help": "teacher directory from data_scripts/build_teacher.py (enables distillation)"}
@@ -147,8 +174,10 @@ class DataArguments:
 
 
 @dataclass
+@mirror_options(LossSettings, LOSS_OPTIONS)
 class KoGNERTrainingArguments(TrainingArguments):
-    """Hugging Face TrainingArguments with KoGNER's defaults, plus ``encoder_learning_rate``."""
+    """Hugging Face TrainingArguments with KoGNER's defaults, plus ``encoder_learning_rate``, the loss balance, the
+    linking-head fit and the training objective (`LossSettings`, options ``LOSS_OPTIONS``, checked by LossSettings)."""
 
     output_dir: str = field(default="runs/model", metadata={"help": "where checkpoints and the final model go"})
     remove_unused_columns: bool = field(
@@ -180,3 +209,23 @@ class KoGNERTrainingArguments(TrainingArguments):
         check_positive(self.linking_fit_links, "--linking_fit_links")
         if self.loss_balance not in LOSS_BALANCES:
             raise ValueError(f"--loss_balance must be one of {', '.join(LOSS_BALANCES)}, got {self.loss_balance!r}")
+        try:
+            self.loss_settings()
+        except ValueError as error:
+            raise option_error(error, LOSS_OPTIONS) from None
+
+    def loss_settings(self) -> LossSettings:
+        """The training objective these arguments set (`KoGNERTrainer` gives it to the model)."""
+        return LossSettings(**{name: getattr(self, name) for name in LOSS_OPTIONS})
+
+
+def saved_loss_settings(model_dir: str | Path) -> LossSettings:
+    """The training objective a saved model was trained with: the loss options its ``training_log.json`` records
+    (card arguments), else those that a ``config.json`` of an older version still holds, else the defaults."""
+    directory, values = Path(model_dir), {}
+    config_file, log_file = directory / "config.json", directory / "training_log.json"
+    if config_file.is_file():
+        values.update(json.loads(config_file.read_text(encoding="utf-8")))
+    if log_file.is_file():
+        values.update((json.loads(log_file.read_text(encoding="utf-8")).get("card") or {}).get("args") or {})
+    return LossSettings(**{name: values[name] for name in LossSettings.names() if name in values})

@@ -1,14 +1,13 @@
 """Running loss balance: each loss term divided by a running mean of its own recent values.
 
-KoGNER's loss is ``a * lang_loss + b * dist_loss`` (paper eq. 7 with the weights of its Table 3). Both terms are
-means (``modeling_kogner/losses_kogner.py``), but they do not stay on one scale: after a few hundred steps the
-span×label BCE falls to ~0.01 (almost every pair is an easy negative) while the distillation MSE stays ~0.7, so
-the distillation term makes ~93 % of the loss and, measured on the shared encoder and span layers, gets ~4x the
-gradient norm of the language term (`benchmarks/loss_balance.py`; BENCHMARKS.md, "Recipe choices on dev"). With
-``loss_balance="running_mean"`` each term is divided by a bias-corrected exponential moving average of its own
-detached value; the weighted terms then keep the shares ``a : b`` of the loss throughout training, which is what
-the paper's weights express. Only batches that have the term update its average (a batch without KG-linked spans
-has no distillation term).
+KoGNER's loss is ``a * lang_loss + b * dist_loss`` (paper eq. 7; combined by ``LossSettings.combine``). Both terms
+are means (``modeling_kogner/losses_kogner.py``), but they need not stay on one scale: as training goes on, the
+span×label BCE falls (almost every pair is an easy negative) while the distillation loss need not, so the weights
+``a : b`` no longer say how much each term drives the shared layers (measured in BENCHMARKS.md, "Recipe choices on
+dev"). With ``loss_balance="running_mean"`` each term is divided by a bias-corrected exponential moving average of
+its own detached value; the weighted terms then keep the shares ``a : b`` of the loss throughout training, which is
+what the paper's weights express. Only batches that have the term update its average (a batch without KG-linked
+spans has no distillation term).
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Fitting the linking heads after training, so that ``predict_entities(..., link=True)`` retrieves entities.
 
 During training the distillation term shapes the encoder, but the two linear maps of the distillation head
-(``MLP_span``, ``MLP_dist``) see only the few KG-linked spans of each batch (a handful per step, at the model's
-learning rate), and nothing makes a span's own entity its *nearest* among all of the index's entities. Measured
-(BENCHMARKS.md, "Entity linking"): after 1,000 steps the jointly trained maps link 3-4 % of held-out seen links and
-0-0.3 % of unseen entities right; fitted afterwards on the same frozen span vectors, 61-68 % and 29-33 %; fitted on
-the mean of the span's sub-token states instead (the default query), 87 % and 72 %.
+(``MLP_span``, ``MLP_dist``) see only the few KG-linked spans of each batch, at the model's learning rate, and
+nothing makes a span's own entity its *nearest* among all of the index's entities. How often each query links right
+before and after this fit is measured in BENCHMARKS.md ("Entity linking").
 
 So after training, with the student frozen, the two linking maps (`linking_maps`: the linking head's for the default
 ``linking_query="mean_tokens"``, the distillation head's for ``"span"``) are fitted for retrieval: InfoNCE of each
@@ -128,19 +126,10 @@ def homonym_rows(index: EntityIndex) -> dict[int, list[int]]:
     return {row: sorted(others) for row, others in homonyms.items()}
 
 
-def fit_linking_heads(
-    model: Any,
-    sentences: Sequence[Sequence[str]],
-    spans: Sequence[tuple[int, int, int]],
-    rows: Sequence[int],
-    steps: int = 1000,
-    batch_size: int = 256,
-    candidates: int = 4096,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    progress: bool = True,
-    hard_negatives: bool = False,
-) -> dict[str, Any]:
+def fit_linking_heads(model: Any, sentences: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]],
+                      rows: Sequence[int], steps: int = 1000, batch_size: int = 256, candidates: int = 4096,
+                      learning_rate: float = 1e-3, seed: int = 0, progress: bool = True,
+                      hard_negatives: bool = False) -> dict[str, Any]:
     """Fit the model's two `linking_maps` for retrieval among ``model.entity_index``; returns a report.
 
     Args:
@@ -172,7 +161,7 @@ def fit_linking_heads(
     parameters = [*query_map.parameters(), *entity_map.parameters()]
     flags = [parameter.requires_grad for parameter in parameters]
     optimizer = torch.optim.Adam(parameters, lr=learning_rate)
-    temperature = model.config.distillation_temperature
+    temperature = model.loss_settings.distillation_temperature
     losses = []
     try:
         for parameter in parameters:
@@ -245,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from kogner.corpora.mix import load_training_mix
     from modeling_kogner import KoGNERModel
 
+    from .arguments import saved_loss_settings
+
     parser = argparse.ArgumentParser(
         description="Fit a saved KoGNER model's linking heads on the KG links of training data (student frozen) "
                     "and save the model to --out, e.g. python -m kogner.training.linking_heads --model "
@@ -252,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="a KoGNER model saved with its entity index")
     parser.add_argument("--train_data", nargs="+", required=True,
                         help="training sources as for train.py (their kge links, and corpus spans linked by name)")
-    parser.add_argument("--data_dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--data_dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--out", required=True, help="folder for the model with the fitted heads")
     parser.add_argument("--steps", type=int, default=1000, help="Adam steps (default %(default)s)")
     parser.add_argument("--max_links", type=int, default=20000, help="training links used (default %(default)s)")
@@ -264,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = KoGNERModel.from_pretrained(args.model)
+    model.loss_settings = saved_loss_settings(args.model)  # the temperature it was trained with
     if model.entity_index is None:
         raise SystemExit(f"--model {args.model}: no entity index (entity_index.safetensors); train it with a teacher")
     dataset, _ = link_corpus(load_training_mix(args.train_data, args.data_dir, args.seed), model.entity_index)

@@ -25,6 +25,9 @@ from kogner.corpora.registry import resolve_data_dir
 from kogner.datagen.sources import Source, corpus_sources, kg_sources
 from kogner.evaluation.evaluate import markdown_table
 from modeling_kogner import KoGNERConfig
+from modeling_kogner.losses_kogner import LossSettings
+
+from .arguments import saved_loss_settings
 
 CARD_HYPERPARAMETERS = (
     "max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
@@ -229,15 +232,16 @@ def build_model_card(
     if info.get("encoder_learning_rate") is not None:
         hyperparameters["encoder_learning_rate"] = info["encoder_learning_rate"]
     teacher = info.get("teacher")
+    loss = model.loss_settings
     distillation = {
-        "distillation": "on" if teacher and config.teacher_dim and config.dist_weight > 0 else "off",
+        "distillation": "on" if teacher and config.teacher_dim and loss.dist_weight > 0 else "off",
         "teacher vector size r (H = [Z, Z', Z''])": config.teacher_dim or "none",
         "distillation space size": config.distillation_dim,
-        "teacher projection MLP_dist frozen": config.freeze_teacher_projection,
-        "distillation loss": (config.distillation_loss if config.distillation_loss == "mse" else
-                              f"{config.distillation_loss} (temperature {config.distillation_temperature:g})"),
-        "loss = a * language BCE + b * distillation: a / b": f"{config.lang_weight:g} / {config.dist_weight:g}",
-        "focal loss alpha / gamma": f"{config.focal_alpha:g} / {config.focal_gamma:g}",
+        "teacher projection MLP_dist frozen": loss.freeze_teacher_projection,
+        "distillation loss": (loss.distillation_loss if loss.distillation_loss == "mse" else
+                              f"{loss.distillation_loss} (temperature {loss.distillation_temperature:g})"),
+        "loss = a * language BCE + b * distillation: a / b": f"{loss.lang_weight:g} / {loss.dist_weight:g}",
+        "focal loss alpha / gamma": f"{loss.focal_alpha:g} / {loss.focal_gamma:g}",
         "kge links known to the teacher": (info.get("data") or {}).get("kge links known to the teacher", "n/a"),
     }
     fit = info.get("linking_fit")
@@ -298,7 +302,7 @@ def write_model_card(
 
 def card_arguments(args: Any) -> dict[str, Any]:
     """The training arguments a card shows, as JSON values (saved in ``training_log.json`` for `restate_model`)."""
-    names = ("output_dir", "hub_model_id", *CARD_HYPERPARAMETERS)
+    names = ("output_dir", "hub_model_id", *CARD_HYPERPARAMETERS, *LossSettings.names())
     return {name: _rounded(getattr(args, name)) for name in names if hasattr(args, name)}
 
 
@@ -315,7 +319,8 @@ def restate_model(model_dir: str | Path, results: dict[str, dict[str, Any]],
     info["sources"] = [*info.get("sources", []), *(sources or [])]
     if threshold_choice is not None:
         info["threshold_choice"] = threshold_choice
-    model = SimpleNamespace(config=KoGNERConfig.from_pretrained(model_dir))
+    config = KoGNERConfig.from_pretrained(model_dir)
+    model = SimpleNamespace(config=config, loss_settings=saved_loss_settings(model_dir))
     card = build_model_card(model, SimpleNamespace(**saved["args"]), results, info)  # checks before writing
     atomic_write_json(model_dir / "eval_results.json", results)
     card.save(model_dir / "README.md")

@@ -64,15 +64,9 @@ def build_model(model_args: Any, teacher_dim: int) -> tuple[KoGNERModel, str]:
                 f"teacher_dim={model.config.teacher_dim}; use the same teacher or start from an encoder"
             )
         return model, model_args.model_name_or_path
-    settings = {
-        key: getattr(model_args, key)
-        for key in ("label_encoder", "max_width", "hidden_size", "dropout", "distillation_dim", "lang_weight",
-                    "dist_weight", "distillation_loss", "distillation_temperature", "freeze_teacher_projection",
-                    "linking_query", "linking_name_candidates", "focal_alpha", "focal_gamma", "threshold")
-    }
     encoder = resolve_encoder(model_args.encoder)
     base = MINILM_HUB_ID if model_args.encoder == MINILM_ALIAS else model_args.encoder  # the card names a Hub id
-    return KoGNERModel.from_encoder(encoder, teacher_dim=teacher_dim, **settings), base
+    return KoGNERModel.from_encoder(encoder, teacher_dim=teacher_dim, **model_args.config_settings()), base
 
 
 def parse_label_implications(items: list[str]) -> dict[str, list[str]]:
@@ -141,7 +135,7 @@ def run_training(model_args: Any, data_args: Any, training_args: Any) -> dict[st
     logs; returns the test results per set. Every source is resolved before training starts."""
     check_world_size(training_args)
     set_seed(training_args.seed)
-    run = start_run(model_args, data_args)
+    run = start_run(model_args, data_args, training_args.dist_weight)
     load_training_data(run, data_args, training_args.seed)
     eval_sets = _eval_sets(data_args.eval_data, data_args, "validation")
     test_sets = _eval_sets(data_args.test_data, data_args, "test") or eval_sets
@@ -172,9 +166,10 @@ def checkpoint_to_resume(training_args: Any) -> str | None:
     return str(last) if last else None
 
 
-def start_run(model_args: Any, data_args: Any) -> TrainingRun:
-    """The teacher (when distilling) and the model to train, with the entity index it links to."""
-    if not (data_args.teacher and model_args.dist_weight > 0):
+def start_run(model_args: Any, data_args: Any, dist_weight: float) -> TrainingRun:
+    """The teacher (when distilling: a teacher given and ``dist_weight > 0``) and the model to train, with the entity
+    index it links to."""
+    if not (data_args.teacher and dist_weight > 0):
         return TrainingRun(*build_model(model_args, 0))
     teacher, summary, entity_index = load_teacher(data_args.teacher)
     model, base_encoder = build_model(model_args, teacher.dim)
@@ -207,7 +202,8 @@ def build_trainer(run: TrainingRun, data_args: Any, training_args: Any,
         num_negative_labels=data_args.num_negative_labels,
         label_implications=parse_label_implications(data_args.label_implications),
         # only the contrastive loss uses them; drawing none keeps the sampler's stream (and MSE runs) as before
-        num_teacher_negatives=data_args.num_teacher_negatives if model.config.distillation_loss == "contrastive" else 0,
+        num_teacher_negatives=(data_args.num_teacher_negatives
+                               if training_args.distillation_loss == "contrastive" else 0),
         seed=training_args.seed,
     )
     if training_args.device.type == "cpu":

@@ -17,6 +17,7 @@ from transformers.trainer_utils import EvalLoopOutput, get_last_checkpoint
 from kogner.evaluation.evaluate import predict_spans
 from kogner.evaluation.metrics import gold_spans, span_scores
 from kogner.schema import dataset_labels
+from modeling_kogner.losses_kogner import LossSettings
 from .balance import RunningLossBalance
 
 ENCODER_PREFIXES = ("encoder.", "label_encoder.")
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 class KoGNERTrainer(Trainer):
     """A small Trainer subclass.
 
+    * the training objective (``LossSettings``: loss weights, focal loss, distillation loss) comes from the training
+      arguments (`KoGNERTrainingArguments`) and is set as ``model.loss_settings``; with other ``TrainingArguments``
+      the model's own ``loss_settings`` stay;
     * ``compute_loss`` returns ``a * lang_loss + b * dist_loss`` (with ``args.loss_balance="running_mean"``, each
       term divided by a running mean of its own value: `kogner.training.balance`) and logs both raw parts and the
       distillation share of the loss actually optimised;
@@ -72,6 +76,9 @@ class KoGNERTrainer(Trainer):
         self.last_eval_results: dict[str, dict[str, Any]] = {}
         self._loss_parts: dict[str, float] = {"lang_loss": 0.0, "dist_loss": 0.0, "lang_term": 0.0, "dist_term": 0.0}
         self._loss_part_steps = 0
+        if callable(getattr(self.args, "loss_settings", None)):
+            self.model.loss_settings = self.args.loss_settings()
+        self.loss_settings: LossSettings = self.model.loss_settings
         balanced = getattr(self.args, "loss_balance", "none") == "running_mean"
         self.loss_balance = RunningLossBalance() if balanced else None
         # Collator RNG states after each collated training batch, oldest first; training_step takes one per batch it
@@ -90,19 +97,18 @@ class KoGNERTrainer(Trainer):
         outputs = model(**inputs)
         loss = outputs.loss
         if model.training:
-            config = self.accelerator.unwrap_model(model).config
+            settings = self.loss_settings
             lang_value, dist_value = outputs.lang_loss.detach().item(), outputs.dist_loss.detach().item()
             lang_scale = dist_scale = 1.0
             if self.loss_balance is not None:
                 lang_scale = self.loss_balance.update("lang_loss", lang_value)
                 distill_index = inputs.get("distill_index")
-                if config.dist_weight and distill_index is not None and distill_index.shape[0] > 0:
+                if settings.dist_weight and distill_index is not None and distill_index.shape[0] > 0:
                     dist_scale = self.loss_balance.update("dist_loss", dist_value)
-                loss = (config.lang_weight / lang_scale) * outputs.lang_loss + (
-                    config.dist_weight / dist_scale) * outputs.dist_loss
+                loss = settings.combine(outputs.lang_loss, outputs.dist_loss, lang_scale, dist_scale)
             for name, value in (("lang_loss", lang_value), ("dist_loss", dist_value),
-                                ("lang_term", config.lang_weight * lang_value / lang_scale),
-                                ("dist_term", config.dist_weight * dist_value / dist_scale)):
+                                ("lang_term", settings.lang_weight * lang_value / lang_scale),
+                                ("dist_term", settings.dist_weight * dist_value / dist_scale)):
                 self._loss_parts[name] += value
             self._loss_part_steps += 1
         return (loss, outputs) if return_outputs else loss

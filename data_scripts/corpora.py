@@ -1,6 +1,6 @@
 """Print what the registered corpora hold: tag -> label prompt, sentences and entities per split and per type.
 
-    python data_scripts/benchmarks.py --stats [--data-dir DIR]
+    python data_scripts/corpora.py --stats [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from kogner.corpora.registry import (
-    CORPUS_TAGS, EVALUATION_CORPORA, SPLIT_FILES, available_corpora, benchmark_stats, load_benchmark, resolve_data_dir,
+    CORPUS_TAGS, EVALUATION_CORPORA, SPLIT_FILES, available_corpora, corpus_stats, load_corpus_split, resolve_data_dir,
 )
 
 
@@ -28,7 +28,7 @@ def _print_stats(data_dir: str | None) -> int:
             if split not in present[corpus]:
                 print(f"  {split:<10} absent ({root / corpus / SPLIT_FILES[split]})")
                 continue
-            stats = benchmark_stats(load_benchmark(corpus, split, data_dir=root))
+            stats = corpus_stats(load_corpus_split(corpus, split, data_dir=root))
             per_label = ", ".join(f"{label} {count}" for label, count in stats["per_label"].items())
             print(f"  {split:<10} {stats['sentences']:>6} sentences {stats['entities']:>6} entities  ({per_label})")
     return 0

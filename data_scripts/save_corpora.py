@@ -1,7 +1,7 @@
-"""Save benchmark corpora as `datasets.DatasetDict`s in the KoGNER schema, with a dataset card.
+"""Save the annotated corpora as `datasets.DatasetDict`s in the KoGNER schema, with a dataset card.
 
-    python data_scripts/save_benchmarks.py --out runs/benchmarks                      # every corpus present
-    python data_scripts/save_benchmarks.py --out runs/benchmarks --corpora ncbi_disease bc5cdr
+    python data_scripts/save_corpora.py --out runs/benchmarks                      # every corpus present
+    python data_scripts/save_corpora.py --out runs/benchmarks --corpora ncbi_disease bc5cdr
 
 Writes ``OUT/<corpus>/`` (``DatasetDict.save_to_disk``: train / validation / test as present, plus that corpus'
 README.md card) and ``OUT/README.md`` (one card for all of them): names, references and licences are read from the
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
-from kogner.corpora.registry import SPLIT_FILES, available_corpora, load_benchmark, resolve_data_dir
-from kogner.datagen.card import benchmark_card
+from kogner.corpora.registry import SPLIT_FILES, available_corpora, load_corpus_split, resolve_data_dir
+from kogner.datagen.card import corpora_card
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,14 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     saved = {}
     for corpus, splits in present.items():
-        dataset = DatasetDict({split: load_benchmark(corpus, split, data_dir=root) for split in SPLIT_FILES
+        dataset = DatasetDict({split: load_corpus_split(corpus, split, data_dir=root) for split in SPLIT_FILES
                                if split in splits})
         dataset.save_to_disk(str(out / corpus))
-        (out / corpus / "README.md").write_text(benchmark_card({corpus: dataset}, root), encoding="utf-8")
+        (out / corpus / "README.md").write_text(corpora_card({corpus: dataset}, root), encoding="utf-8")
         saved[corpus] = dataset
         counts = ", ".join(f"{split} {len(part)}" for split, part in dataset.items())
         print(f"{corpus}: {counts} -> {out / corpus}")
-    (out / "README.md").write_text(benchmark_card(saved, root), encoding="utf-8")
+    (out / "README.md").write_text(corpora_card(saved, root), encoding="utf-8")
     print(f"card: {out / 'README.md'}")
     return 0
 
