@@ -133,6 +133,7 @@ class EntityIndex:
         self._row_of: dict[str, int] | None = None
         self._lookup: NameLookup | None = None
         self._type_rows: dict[str, torch.Tensor] = {}
+        self._type_names: list[str] | None = None
         self.name_vectors: dict[tuple, dict[int, torch.Tensor]] = {}  # linking map key -> row -> name vector
 
     def __len__(self) -> int:
@@ -157,8 +158,10 @@ class EntityIndex:
         return self._row_of
 
     def type_names(self) -> list[str]:
-        """Distinct non-empty entity types, sorted."""
-        return sorted({t for t in self.types if t})
+        """Distinct non-empty entity types, sorted (computed once: like `type_mask`, it assumes ``types`` fixed)."""
+        if self._type_names is None:
+            self._type_names = sorted({t for t in self.types if t})
+        return list(self._type_names)
 
     def type_mask(self, allowed: Sequence[str]) -> torch.Tensor:
         """Bool ``[N]``: which entities with a teacher vector have one of the ``allowed`` types."""

@@ -11,8 +11,9 @@ entity ``e`` (paper eq. 6). The entities form an [`EntityIndex`] (`index_kogner`
 may denote (`label_kg_types`; a label naming no KG type allows any type, and the output says so); vectors rank them
 (cosine of the span's query with the entity's teacher vector, or, for an entity without one, with the query of its
 name read alone) and link spans no name matches (nearest teacher vector of a compatible type). A link found by
-vector alone whose cosine is below ``config.linking_nil_threshold`` is no link (``kg_id`` None). Imports only torch,
-transformers (and safetensors, one of its dependencies).
+vector alone whose cosine is below ``config.linking_nil_threshold`` is no link (``kg_id`` None). The queries of
+predicted spans come from the prediction's own encoder pass (`queries_kogner`), not from a second one. Imports only
+torch, transformers (and safetensors, one of its dependencies).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .configuration_kogner import ALL_NAMES
 from .index_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS, EntityIndex
 from .names_kogner import normalize_name
 from .processing_kogner import split_words
+from .queries_kogner import SpanQueries, window_query
 
 __all__ = ["ENTITY_INDEX_TABLE", "ENTITY_INDEX_VECTORS", "EntityIndex", "add_links", "check_linkable",
            "label_kg_types", "link_mentions", "link_spans", "rank_entities"]
@@ -108,7 +110,6 @@ def linking_queries(
     words), before the query map, each taken from the first window of its text that holds it:
     ``[K, d]`` mean sub-token states (``linking_query="mean_tokens"``) or ``[K, hidden_size]`` span vectors."""
     from .layers_kogner import first_sub_tokens
-    from .processing_kogner import span_flat_index
 
     max_width = model.config.max_width
     windows = model.word_encoder.windows(batch_words)
@@ -142,13 +143,10 @@ def linking_queries(
             if not mean_tokens:
                 window_spans, _ = model.span_representation(first_sub_tokens(hidden, batch["word_index"]),
                                                             batch["word_mask"].bool())
+            states = hidden if mean_tokens else window_spans
             for row, position in enumerate(chunk):
                 for number, start, end in wanted[position]:
-                    if mean_tokens:
-                        token_first, token_stop = windows[position].sub_token_range(start, end)
-                        vector = hidden[row, token_first : max(token_stop, token_first + 1)].mean(dim=0)
-                    else:
-                        vector = window_spans[row, span_flat_index(start, end, max_width)]
+                    vector = window_query(states[row], windows[position], start, end, mean_tokens, max_width)
                     result[number] = vector.float().cpu()
     finally:
         model.train(was_training)
@@ -157,12 +155,20 @@ def linking_queries(
 
 @torch.no_grad()
 def span_vectors(
-    model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8
+    model: Any, batch_words: Sequence[Sequence[str]], spans: Sequence[tuple[int, int, int]], batch_size: int = 8,
+    known: SpanQueries | None = None,
 ) -> torch.Tensor:
-    """Unit-norm linking vectors ``[K, D]`` of ``spans``: the query map of `linking_queries`."""
+    """Unit-norm linking vectors ``[K, D]`` of ``spans``: the query map of `linking_queries`. ``known``: the queries
+    the prediction forward already read (`SpanQueries`); only the spans it lacks are encoded again."""
     query_map, _ = linking_maps(model)
     weight = query_map.weight
-    representations = linking_queries(model, batch_words, spans, batch_size)
+    found = [known.get(*span) if known is not None else None for span in spans]
+    missing = [number for number, vector in enumerate(found) if vector is None]
+    if missing:
+        encoded = linking_queries(model, batch_words, [spans[number] for number in missing], batch_size)
+        for number, vector in zip(missing, encoded):
+            found[number] = vector
+    representations = torch.stack(found) if found else torch.zeros((0, weight.shape[1]))
     projected = query_map(representations.to(weight.device, weight.dtype)).float().cpu()
     return torch.nn.functional.normalize(projected, dim=-1)
 
@@ -212,20 +218,23 @@ def link_spans(
 
 
 @torch.no_grad()
-def name_vectors(model: Any, index: EntityIndex, rows: Sequence[int], batch_size: int = 32) -> dict[int, torch.Tensor]:
+def name_vectors(model: Any, index: EntityIndex, rows: Sequence[int], batch_size: int = 128) -> dict[int, torch.Tensor]:
     """Unit-norm linking vectors of the names of entity ``rows``: the query of each name read alone, through the
-    query map (the text encoder's vector of the name); cached on the index while the map is unchanged."""
+    query map (the text encoder's vector of the name); cached on the index while the map is unchanged. Entities
+    of the same name share one encoding; names are encoded shortest first (little padding)."""
     query_map = linking_maps(model)[0]
     weight = query_map.weight
     cache = index.name_vectors.setdefault((weight.data_ptr(), weight._version), {})
     missing = [row for row in dict.fromkeys(rows) if row not in cache]
     if missing:
-        words = [[word for word, _, _ in split_words(index.names[row])][: model.config.max_width] or [index.kg_ids[row]]
-                 for row in missing]
-        queries = linking_queries(model, words, [(number, 0, len(w) - 1) for number, w in enumerate(words)],
+        words_of = {row: tuple([word for word, _, _ in split_words(index.names[row])][: model.config.max_width]
+                               or [index.kg_ids[row]]) for row in missing}
+        distinct = sorted(set(words_of.values()), key=lambda words: (sum(map(len, words)), words))
+        queries = linking_queries(model, distinct, [(number, 0, len(w) - 1) for number, w in enumerate(distinct)],
                                   batch_size)
         vectors = torch.nn.functional.normalize(query_map(queries.to(weight.device, weight.dtype)).float(), dim=-1)
-        cache.update(zip(missing, vectors.cpu()))
+        by_words = dict(zip(distinct, vectors.cpu()))
+        cache.update((row, by_words[words]) for row, words in words_of.items())
     return {row: cache[row] for row in rows}
 
 
@@ -238,9 +247,12 @@ def link_mentions(
     batch_size: int = 8,
     use_names: bool = True,
     nil_threshold: float | None | str = "config",
+    queries: torch.Tensor | None = None,
 ) -> list[dict[str, Any]]:
     """Candidates of each ``(text index, start, end)`` span predicted as ``labels[k]`` (module docstring);
-    ``use_names=False`` ranks by the vectors alone; ``nil_threshold`` overrides ``config.linking_nil_threshold``.
+    ``use_names=False`` ranks by the vectors alone; ``nil_threshold`` overrides ``config.linking_nil_threshold``;
+    ``queries``: the spans' `span_vectors` when the caller has them (else they are computed here). The vector
+    search is one product of the queries with the index and one top-k per set of allowed types.
 
     Returns per span ``{"candidates": [(row, score, match)], "types": allowed KG types or None}``: up to ``top_k``
     entities, name/synonym matches first (``match`` ``"name"``, ``"synonym"``), then vector neighbours
@@ -250,31 +262,39 @@ def link_mentions(
     index = check_linkable(model)
     if not spans:
         return []
-    queries = span_vectors(model, batch_words, spans, batch_size)
+    if queries is None:
+        queries = span_vectors(model, batch_words, spans, batch_size)
     entities = index.projected(linking_maps(model)[1]).to(queries.device)
     scores = queries @ entities.T
     texts = [" ".join(batch_words[text][start : end + 1]) for text, start, end in spans]
     kg_types = index.type_names()
-    allowed = [label_kg_types(label, kg_types) for label in labels]
+    types_of = {label: label_kg_types(label, kg_types) for label in dict.fromkeys(labels)}
+    allowed = [types_of[label] for label in labels]
     matched = [[(row, is_synonym) for row, is_synonym in index.matches(text)
                 if types is None or index.types[row] in types][:MAX_NAME_CANDIDATES] if use_names else []
                for text, types in zip(texts, allowed)]
     by_name = name_vectors(model, index, [row for found in matched for row, _ in found if row >= len(entities)])
+    named = [sorted(((row, float(scores[number, row]) if row < len(entities)
+                      else float(queries[number] @ by_name[row]), "synonym" if is_synonym else "name")
+                     for row, is_synonym in found), key=lambda item: (-item[1], item[0]))
+             for number, found in enumerate(matched)]
+    nearest: list[list[tuple[int, float]]] = [[] for _ in spans]
+    for types in dict.fromkeys(allowed):  # one masked top-k per set of allowed types
+        numbers = [number for number, wanted in enumerate(allowed) if wanted == types]
+        group = scores[numbers]
+        if types is not None:
+            group = group.masked_fill(~index.type_mask(types).to(group.device), float("-inf"))
+        depth = min(top_k + max(len(named[number]) for number in numbers), len(entities))
+        values, rows = group.topk(depth, dim=-1)
+        for number, span_rows, span_values in zip(numbers, rows.tolist(), values.tolist()):
+            nearest[number] = list(zip(span_rows, span_values))
     threshold = getattr(model.config, "linking_nil_threshold", None) if nil_threshold == "config" else nil_threshold
     results = []
-    for number, (found, types) in enumerate(zip(matched, allowed)):
-        span_scores = scores[number]
-        named = sorted(((row, float(span_scores[row]) if row < len(entities) else float(queries[number] @ by_name[row]),
-                         "synonym" if is_synonym else "name") for row, is_synonym in found),
-                       key=lambda item: (-item[1], item[0]))
-        masked = span_scores if types is None else span_scores.masked_fill(~index.type_mask(types), float("-inf"))
-        depth = min(top_k + len(named), len(entities))
-        values, rows = masked.topk(depth)
-        seen = {row for row, _, _ in named}
-        nearest = [(row, value, "vector") for row, value in zip(rows.tolist(), values.tolist())
-                   if row not in seen and value != float("-inf")]
-        candidates = (named + nearest)[:top_k]
-        if not named and candidates and threshold is not None and candidates[0][1] < threshold:
+    for found, neighbours, types in zip(named, nearest, allowed):
+        seen = {row for row, _, _ in found}
+        candidates = (found + [(row, value, "vector") for row, value in neighbours
+                               if row not in seen and value != float("-inf")])[:top_k]
+        if not found and candidates and threshold is not None and candidates[0][1] < threshold:
             candidates = []
         results.append({"candidates": candidates, "types": types})
     return results
@@ -286,16 +306,19 @@ def add_links(
     spans_per_text: Sequence[Sequence[Any]],
     entities_per_text: Sequence[list[dict[str, Any]]],
     batch_size: int = 8,
+    span_queries: SpanQueries | None = None,
 ) -> None:
     """Add the link of each entity (entity ``j`` of a text is its span ``j``, ``.start``/``.end`` word indices):
     ``kg_id``, ``kg_name``, ``kg_type``, ``kg_xrefs`` (the entity's other identifiers), ``link_score`` (cosine),
     ``link_match`` (``"name"``, ``"synonym"`` or ``"vector"``) and ``link_types`` (the KG types the label allows, or
     ``None``: the label names no KG type, so any type may link); ``kg_id`` None (and no name, type, score) is "no
-    link"."""
+    link". ``span_queries``: the spans' linking queries read during prediction (`SpanQueries`), so that only the
+    spans it lacks go through the encoder again."""
     index = check_linkable(model)
     spans = [(text, span.start, span.end) for text, found in enumerate(spans_per_text) for span in found]
     labels = [entity["label"] for entities in entities_per_text for entity in entities]
-    links = iter(link_mentions(model, batch_words, spans, labels, 1, batch_size))
+    queries = span_vectors(model, batch_words, spans, batch_size, span_queries) if spans else None
+    links = iter(link_mentions(model, batch_words, spans, labels, 1, batch_size, queries=queries))
     for entities in entities_per_text:
         for entity in entities:
             link = next(links)

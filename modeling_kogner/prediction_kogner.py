@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from contextlib import nullcontext
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -9,6 +11,7 @@ import torch
 from .decoding_kogner import SpanCandidate, batch_candidates, greedy_decode, merge_candidates
 from .linking_kogner import add_links, check_linkable
 from .processing_kogner import check_threshold, normalize_labels, split_words
+from .queries_kogner import SpanQueries
 from .text_kogner import predict_by_sentence, resolve_label_descriptions
 
 
@@ -35,12 +38,14 @@ class KoGNERPredictionMixin:
         multi_label: bool = False,
         batch_size: int = 8,
         label_descriptions: Mapping[str, str] | None = None,
+        span_queries: SpanQueries | None = None,
     ) -> list[list[SpanCandidate]]:
         """Decoded spans ``(start, end, label index, score)`` (word indices, end inclusive) for pre-split texts.
 
         ``labels`` must already be normalized (see ``normalize_labels``). Texts longer than one window are cut into
-        overlapping windows whose candidates are merged before decoding. ``label_descriptions``: see
-        ``label_vectors``.
+        overlapping windows whose candidates are merged before decoding; a text is decoded as soon as its last
+        window has been scored. ``label_descriptions``: see ``label_vectors``. ``span_queries``: receives the
+        linking queries of the decoded spans from this call's own forward passes (``link=True``).
         """
         threshold = check_threshold(self.config.threshold if threshold is None else threshold)
         if batch_size < 1:
@@ -51,24 +56,41 @@ class KoGNERPredictionMixin:
         try:
             label_embeddings = self.label_vectors(labels, label_descriptions)
             windows = self.word_encoder.windows(batch_words)
+            if span_queries is not None:
+                span_queries.plan(windows)
             windows.sort(key=lambda window: len(window.token_ids))  # less padding per batch
+            remaining = Counter(window.example_index for window in windows)
             candidates: list[list[SpanCandidate]] = [[] for _ in batch_words]
-            for first in range(0, len(windows), batch_size):
-                chunk = windows[first : first + batch_size]
-                found = batch_candidates(
-                    self.window_probabilities(chunk, label_embeddings),
-                    [window.num_words for window in chunk],
-                    self.config.max_width,
-                    threshold,
-                    [window.word_offset for window in chunk],
-                    best_label_only=not multi_label,
-                )
-                for window, window_found in zip(chunk, found):
-                    candidates[window.example_index].extend(window_found)
+            decoded: list[list[SpanCandidate]] = [[] for _ in batch_words]
+            with span_queries.capture() if span_queries is not None else nullcontext():
+                for first in range(0, len(windows), batch_size):
+                    chunk = windows[first : first + batch_size]
+                    found = batch_candidates(
+                        self.window_probabilities(chunk, label_embeddings),
+                        [window.num_words for window in chunk],
+                        self.config.max_width,
+                        threshold,
+                        [window.word_offset for window in chunk],
+                        best_label_only=not multi_label,
+                    )
+                    finished = []
+                    for window, window_found in zip(chunk, found):
+                        text = window.example_index
+                        candidates[text].extend(window_found)
+                        remaining[text] -= 1
+                        if not remaining[text]:
+                            decoded[text] = greedy_decode(merge_candidates(candidates[text]), flat_ner, multi_label)
+                            candidates[text] = []
+                            finished.append(text)
+                    if span_queries is not None:  # a finished text's decoded spans, or the window's candidates
+                        span_queries.add(chunk, [decoded[window.example_index] if not remaining[window.example_index]
+                                                 else window_found for window, window_found in zip(chunk, found)])
+                        for text in finished:
+                            span_queries.keep(text, decoded[text])
         finally:
             if was_training:
                 self.train(True)
-        return [greedy_decode(merge_candidates(found), flat_ner, multi_label) for found in candidates]
+        return decoded
 
     def batch_predict_entities(
         self,
@@ -95,7 +117,9 @@ class KoGNERPredictionMixin:
         (GLiNER-style); entities still carry the bare name.
 
         ``link=True`` adds ``kg_id``, ``kg_name`` and ``link_score`` to each entity: the KG entity of the model's
-        entity index nearest (cosine) to the span in the distillation space (see ``linking_kogner``).
+        entity index nearest (cosine) to the span in the distillation space (see ``linking_kogner``). The spans'
+        linking queries come from the encoder pass that found them (`queries_kogner.SpanQueries`): linking adds
+        no second pass of the text encoder over the texts.
 
         Raises:
             ValueError: no labels, an empty or non-string label, a description for a label not asked for, or a
@@ -117,22 +141,17 @@ class KoGNERPredictionMixin:
                 multi_label=multi_label, batch_size=batch_size, label_descriptions=label_descriptions, link=link,
             )
         words_per_text = [split_words(text) for text in texts]
+        batch_words = [[word for word, _, _ in words] for words in words_per_text]
+        span_queries = SpanQueries(self) if link else None
         spans_per_text = self.predict_word_spans(
-            [[word for word, _, _ in words] for words in words_per_text],
-            labels,
-            threshold,
-            flat_ner,
-            multi_label,
-            batch_size,
-            label_descriptions,
+            batch_words, labels, threshold, flat_ner, multi_label, batch_size, label_descriptions, span_queries
         )
         entities = [
             self._entities(text, words, spans, labels)
             for text, words, spans in zip(texts, words_per_text, spans_per_text)
         ]
         if link:
-            add_links(self, [[word for word, _, _ in words] for words in words_per_text], spans_per_text, entities,
-                      batch_size)
+            add_links(self, batch_words, spans_per_text, entities, batch_size, span_queries)
         return entities
 
     def predict_entities(
