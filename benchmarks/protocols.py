@@ -180,7 +180,7 @@ def train_model(args: argparse.Namespace, sources: dict[str, list[str]], seed: i
     data_args.label_implications = list(implications)
     data_args.teacher = None if args.teacher == "none" else args.teacher
     if data_args.teacher is None:
-        model_args.dist_weight = 0.0
+        training_args.dist_weight = 0.0
     last = get_last_checkpoint(str(model_dir)) if model_dir.is_dir() and not args.fresh else None
     training_args.resume_from_checkpoint = last
     print(f"  training: train.py {' '.join(argv)} --train_data {' '.join(sources['train'])}"
@@ -190,7 +190,7 @@ def train_model(args: argparse.Namespace, sources: dict[str, list[str]], seed: i
     history = json.loads((model_dir / "training_log.json").read_text())["log_history"]
     losses = [entry for entry in history if "lang_loss" in entry]
     record = {"argv": argv, "train_data": sources["train"], "label_implications": implications,
-              "dist_weight": model_args.dist_weight, "seconds": round(time.time() - started, 1),
+              "dist_weight": training_args.dist_weight, "seconds": round(time.time() - started, 1),
               "loss_log": [{key: entry[key] for key in ("step", "loss", "lang_loss", "dist_loss", "dist_share")
                             if key in entry} for entry in losses]}
     write_json(record_file, record, announce=False)
