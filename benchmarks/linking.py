@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--kg-data", default="runs/data-disjoint",
                         help="generated KG dataset (train + test splits); 'none' = skip")
     parser.add_argument("--corpora", nargs="*", default=["ncbi_disease", "bc5cdr"],
-                        help="benchmark corpora whose test mentions are linked by name (default %(default)s)")
+                        help="corpora whose test mentions are linked by name (default %(default)s)")
     parser.add_argument("--kg", default="biokg-lite",
                         help="KG whose names + synonyms give the corpus spans their ids; 'index' = the model's "
                              "entity index names (default %(default)s)")

@@ -1,7 +1,7 @@
 """Long texts through ``predict_entities``: per-token speed of a 1 MB text against a 1 kB one, and where time goes.
 
 Run through ``python -m benchmarks.speed --long-text`` (same ``--encoder``/``--model``/``--random-init``/``--device``
-options). The text is the benchmark corpus' sentences (or speed.py's synthetic ones) joined and repeated up to
+options). The text is the corpus' sentences (or speed.py's synthetic ones) joined and repeated up to
 ``--long-chars`` characters; the short text is its first ~1 kB. Reported, per text:
 
 - encoder sub-tokens and seconds of ``predict_entities`` (batch 1, as users call it) and of

@@ -32,7 +32,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     source.add_argument("--encoder", default="minilm", help="without --model: fresh heads on this encoder")
     parser.add_argument("--corpus", default="bc5cdr")
     parser.add_argument("--split", default="validation", help="validation (default); never test")
-    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--sentences", type=int, default=500, help="the first N sentences of the split")
     parser.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=16)

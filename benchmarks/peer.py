@@ -125,8 +125,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-data", default=["runs/data"], help="training source(s) as for train.py (train split)",
                         nargs="+")
     parser.add_argument("--corpora", nargs="*", default=None,
-                        help="evaluation sources as for evaluate.py (default: every benchmark present + runs/data:test)")
-    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+                        help="evaluation sources as for evaluate.py (default: every evaluation corpus present + runs/data:test)")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--steps", type=int, default=900, help="optimizer steps (cpu-demo.yaml: 900)")
     parser.add_argument("--batch-size", type=int, default=8, help="training batch size (cpu-demo.yaml: 8)")
     parser.add_argument("--seed", type=int, default=42, help="training seed (cpu-demo.yaml: 42)")

@@ -17,7 +17,7 @@ trained KoGNER model.
 Modules: ``speed_setup`` (sentences and models), ``speed_inference`` (the inference arms, timed by ``measure``),
 ``speed_training`` (the training arms), ``long_text`` and ``onnx_arms`` (the ``--long-text`` and ``--onnx`` runs).
 Runs where only torch + transformers (+ accelerate) are installed: gliner is skipped with a note when absent, and
-``--sentences-file`` (written here with ``--dump-sentences``) replaces the benchmark corpus and ``datasets``.
+``--sentences-file`` (written here with ``--dump-sentences``) replaces the corpus and ``datasets``.
 
     python -m benchmarks.speed                      # MiniLM, 256 bc5cdr test sentences, CPU
     python -m benchmarks.speed --dump-sentences /tmp/speed_sentences.json --quick
@@ -90,8 +90,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "used instead of the corpus (see --dump-sentences)")
     parser.add_argument("--dump-sentences", default=None,
                         help="write the sentences, labels and training examples used here to this JSON file and exit")
-    parser.add_argument("--corpus", default="bc5cdr", help="benchmark corpus whose test split gives the sentences")
-    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--corpus", default="bc5cdr", help="corpus whose test split gives the sentences")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--train-data", default="runs/data", help="generated KG dataset (train split) for training speed")
     parser.add_argument("--threshold", type=float, default=None,
                         help="decision threshold for both models (default: KoGNER's own, 0.5 for gliner)")

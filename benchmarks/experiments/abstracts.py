@@ -41,7 +41,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="no model: only compare pysbd's sentences with the corpus' sentence boundaries")
     parser.add_argument("--corpora", nargs="+", default=["jnlpba", "ncbi_disease", "bc5cdr"], help="corpus folders")
     parser.add_argument("--split", default="validation", help="validation (default) or train; test only on purpose")
-    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--sentences-per-document", type=int, default=10,
                         help="sentences per pseudo-abstract for corpora without -DOCSTART- (default 10)")
     parser.add_argument("--max-documents", type=int, default=None, help="only the first N documents per corpus")

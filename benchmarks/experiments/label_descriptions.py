@@ -38,7 +38,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="a saved KoGNER model directory")
     parser.add_argument("--corpora", nargs="+", default=["ncbi_disease", "bc5cdr", "bc2gm", "jnlpba"])
     parser.add_argument("--split", default="validation", help="validation (default); never test for this choice")
-    parser.add_argument("--data-dir", default=None, help="benchmark folder (default: ../shared/data/benchmarks)")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
     parser.add_argument("--descriptions", default=None, help="JSON file {label: description} replacing the defaults")
     parser.add_argument("--max-sentences", type=int, default=None, help="only the first N sentences per corpus")
     parser.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")

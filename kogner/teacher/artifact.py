@@ -4,7 +4,7 @@
 * Z'  — spatial: a PyG ``TransformerConv`` stack (K layers) trained on node-type classification
         with a held-out split; Z' is its last hidden layer (eq. 3-4). The paper gives Z' Z's width
         d'; the default here is 128 (``gnn_hidden``; None restores d') with at most 16 messages per
-        node, which makes the stage ~10x cheaper on a CPU.
+        node, which makes the stage much cheaper on a CPU (BENCHMARKS.md, teacher).
 * Z'' — logical: TransR entity embeddings trained with PyKEEN's pipeline (eq. 5).
 * H   — the concatenation, each block standardized (see :func:`scale_blocks`).
 

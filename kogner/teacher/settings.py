@@ -47,7 +47,7 @@ class TeacherSettings:
         None, "TransR relation space dim k <= d'' (0 = d'', identity projections at the start)")
     transr_init_epochs: int = knob(24, "TransE epochs: the baseline and TransR's initialisation")
     transr_init_lr: float = knob(3e-3, "TransE learning rate (Adam)")
-    transr_epochs: int = knob(2, "TransR epochs after the TransE initialisation (~2.5x a TransE epoch on CPU)")
+    transr_epochs: int = knob(2, "TransR epochs after the TransE initialisation")
     transr_lr: float = knob(1e-3, "TransR learning rate (Adam): a fine-tuning of the TransE start")
     transr_batch_size: int = knob(2048, "training triples per batch of TransE and TransR")
     transr_negatives: int = knob(8, "corrupted triples per training triple (sLCWA)")
