@@ -14,7 +14,8 @@ that every arm reads. Arms, each timed on those documents:
   --multi_gpu --num_processes N -m kogner.annotate``, gloo on CPUs), torch and ONNX int8; the time is the run's
   own (``summary.json``: reading, annotating, writing shards, without interpreter start and model loading), the
   wall time of the launch is recorded beside it;
-* ``annotate --link`` (torch, 1 process) when the model has an entity index;
+* ``annotate --link`` (torch, 1 process) when the model has an entity index, alternated with the plain 1-process
+  arm; its time over that arm's is printed and saved as ``link_time_ratio`` (target <= 1.25);
 * with ``--memory-docs N``: one 1-process torch run over N documents (the sentences repeated) whose resident
   memory is sampled through the run, to show it stays flat (first vs last quarter).
 
@@ -202,6 +203,14 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
     return found
 
 
+def link_time_ratio(rows: list[dict[str, Any]]) -> float | None:
+    """Seconds of the ``--link`` arm over those of the same run without links (1 process, torch; <= 1.25 is the
+    target), or ``None`` when the model could not link."""
+    seconds = {r["arm"]: r["seconds"] for r in rows if "seconds" in r}
+    linked, plain = seconds.get("annotate torch 1 process --link"), seconds.get("annotate torch 1 process(es)")
+    return round(linked / plain, 3) if linked and plain else None
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", required=True, help="saved KoGNER model folder (e.g. runs/demo/model)")
@@ -249,15 +258,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             onnx_model = KoGNERONNXModel.from_pretrained(onnx_folder, quantized=True)
             rows += backend_arms("onnx-int8", onnx_model, onnx_folder, texts, source, work, args, tokens)
         memory = memory_arm(args.model, texts, work, args) if args.memory_docs else None
-    link_cost = [r for r in rows if r["arm"].endswith("--link")]
-    plain = [r for r in rows if r["arm"] == "annotate torch 1 process(es)"]
+    link_ratio = link_time_ratio(rows)
+    if link_ratio is not None:
+        print(f"--link time ratio (annotate torch 1 process, link / no link): {link_ratio:.3f} (target <= 1.25)",
+              flush=True)
     write_json(args.out, {
         **record,
         "model": args.model, "labels": args.labels, "threshold": args.threshold, "batch_size": args.batch_size,
         "documents": len(texts), "sub_tokens": tokens, "data": str(args.data_dir) + " (devel splits)",
         "arms": rows,
         "tokens_per_s_ratio_to_batch_predict_entities": ratios(rows),
-        "link_time_ratio": round(link_cost[0]["seconds"] / plain[0]["seconds"], 3) if link_cost and plain else None,
+        "link_time_ratio": link_ratio,
         "memory": memory,
     })
     return 0

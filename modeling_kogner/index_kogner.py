@@ -89,12 +89,11 @@ class NameLookup:
 
     def find(self, key: str) -> list[tuple[int, bool]]:
         """``(row, is_synonym)`` of ``key``, rows ascending."""
-        first = bisect.bisect_left(self.keys, key) if key else len(self.keys)
-        found = []
-        while first < len(self.keys) and self.keys[first] == key:
-            found.append((self.rows[first], self.synonym[first]))
-            first += 1
-        return found
+        if not key:
+            return []
+        first = bisect.bisect_left(self.keys, key)
+        stop = bisect.bisect_right(self.keys, key, first)
+        return list(zip(self.rows[first:stop], self.synonym[first:stop]))
 
 
 class EntityIndex:

@@ -220,8 +220,9 @@ def link_spans(
 @torch.no_grad()
 def name_vectors(model: Any, index: EntityIndex, rows: Sequence[int], batch_size: int = 128) -> dict[int, torch.Tensor]:
     """Unit-norm linking vectors of the names of entity ``rows``: the query of each name read alone, through the
-    query map (the text encoder's vector of the name); cached on the index while the map is unchanged. Entities
-    of the same name share one encoding; names are encoded shortest first (little padding)."""
+    query map (the text encoder's vector of the name); cached on the index while the map is unchanged. Names the
+    tokenizer reads alike (the same sub-tokens, e.g. differing only in case for an uncased one) share one
+    encoding; names are encoded shortest first (little padding)."""
     query_map = linking_maps(model)[0]
     weight = query_map.weight
     cache = index.name_vectors.setdefault((weight.data_ptr(), weight._version), {})
@@ -229,13 +230,42 @@ def name_vectors(model: Any, index: EntityIndex, rows: Sequence[int], batch_size
     if missing:
         words_of = {row: tuple([word for word, _, _ in split_words(index.names[row])][: model.config.max_width]
                                or [index.kg_ids[row]]) for row in missing}
-        distinct = sorted(set(words_of.values()), key=lambda words: (sum(map(len, words)), words))
-        queries = linking_queries(model, distinct, [(number, 0, len(w) - 1) for number, w in enumerate(distinct)],
+        names = list(dict.fromkeys(words_of.values()))
+        windows = {window.example_index: window for window in reversed(model.word_encoder.windows(names))}
+        read_as = {words: (tuple(windows[number].token_ids), tuple(windows[number].word_positions))
+                   for number, words in enumerate(names)}
+        distinct = sorted(dict.fromkeys(read_as.values()), key=lambda key: (len(key[0]), key))
+        first_words = {key: words for words, key in reversed(read_as.items())}
+        encoded = [first_words[key] for key in distinct]
+        queries = linking_queries(model, encoded, [(number, 0, len(w) - 1) for number, w in enumerate(encoded)],
                                   batch_size)
         vectors = torch.nn.functional.normalize(query_map(queries.to(weight.device, weight.dtype)).float(), dim=-1)
-        by_words = dict(zip(distinct, vectors.cpu()))
-        cache.update((row, by_words[words]) for row, words in words_of.items())
+        by_key = dict(zip(distinct, vectors.cpu()))
+        cache.update((row, by_key[read_as[words]]) for row, words in words_of.items())
     return {row: cache[row] for row in rows}
+
+
+def name_scores(model: Any, index: EntityIndex, queries: torch.Tensor, scores: torch.Tensor,
+                matched: Sequence[Sequence[tuple[int, bool]]]) -> list[list[tuple[int, float, str]]]:
+    """Per span, its same-name entities ``matched[k]`` = ``[(row, is_synonym)]`` as ``(row, cosine, "name" or
+    "synonym")``, best first (ties: index order): ``scores[k, row]`` for an entity with a teacher vector, the
+    cosine with its name's vector (`name_vectors`) for the others; gathered in one indexing and one product."""
+    with_vectors = scores.shape[1]
+    pairs = [(number, row) for number, found in enumerate(matched) for row, _ in found]
+    if not pairs:
+        return [[] for _ in matched]
+    numbers, rows = torch.tensor(pairs).T
+    values = torch.empty(len(pairs), dtype=scores.dtype)
+    inside = rows < with_vectors
+    values[inside] = scores[numbers[inside], rows[inside]].cpu()
+    if not bool(inside.all()):
+        lexicon = rows[~inside].tolist()
+        by_name = name_vectors(model, index, lexicon)
+        names = torch.stack([by_name[row] for row in lexicon]).to(queries.device, queries.dtype)
+        values[~inside] = (queries[numbers[~inside]] * names).sum(dim=-1).cpu()
+    flat = iter(values.tolist())
+    return [sorted(((row, next(flat), "synonym" if is_synonym else "name") for row, is_synonym in found),
+                   key=lambda item: (-item[1], item[0])) for found in matched]
 
 
 def link_mentions(
@@ -273,11 +303,7 @@ def link_mentions(
     matched = [[(row, is_synonym) for row, is_synonym in index.matches(text)
                 if types is None or index.types[row] in types][:MAX_NAME_CANDIDATES] if use_names else []
                for text, types in zip(texts, allowed)]
-    by_name = name_vectors(model, index, [row for found in matched for row, _ in found if row >= len(entities)])
-    named = [sorted(((row, float(scores[number, row]) if row < len(entities)
-                      else float(queries[number] @ by_name[row]), "synonym" if is_synonym else "name")
-                     for row, is_synonym in found), key=lambda item: (-item[1], item[0]))
-             for number, found in enumerate(matched)]
+    named = name_scores(model, index, queries, scores, matched)
     nearest: list[list[tuple[int, float]]] = [[] for _ in spans]
     for types in dict.fromkeys(allowed):  # one masked top-k per set of allowed types
         numbers = [number for number, wanted in enumerate(allowed) if wanted == types]
