@@ -49,7 +49,9 @@ class AnnotateOptions:
     shard_size: int = 1000
     max_chars: int = 1_000_000
     progress: bool = True
-    chunk_size: int = field(default=0, metadata={"help": "documents per model call (0: 8 x batch_size)"})
+    chunk_size: int = field(default=0, metadata={
+        "help": "documents per model call (0: 32 x batch_size); the model sorts a call's texts by length before "
+                "batching, so larger calls pad less"})
 
     def check(self) -> None:
         """``ValueError`` naming the option for a value out of range."""
@@ -196,7 +198,7 @@ def annotate_corpus(options: AnnotateOptions) -> dict[str, Any] | None:
     if state.is_main_process:
         write_run_record(output, record)
     state.wait_for_everyone()
-    chunk_size = options.chunk_size or 8 * options.batch_size
+    chunk_size = options.chunk_size or 32 * options.batch_size
     total = source.count() if options.progress and state.is_main_process else None
     progress = tqdm(total=None if total is None else -(-total // world_size), unit="doc", desc="annotating",
                     dynamic_ncols=True, disable=not (options.progress and state.is_main_process))
