@@ -341,6 +341,8 @@ def test_cli_runs_and_explains_itself(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(model_dir), "--labels", "x", "--input", "i", "--output", "o", "--shard-size", "0"])
     assert "--shard-size must be >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="chunk_size must be >= 0"):  # a negative step would annotate nothing
+        AnnotateOptions(model=str(model_dir), labels=["x"], input="i", output="o", chunk_size=-1).check()
 
 
 @pytest.mark.slow

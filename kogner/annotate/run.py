@@ -62,6 +62,8 @@ class AnnotateOptions:
         for name in ("batch_size", "shard_size", "max_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.chunk_size < 0:
+            raise ValueError(f"chunk_size must be >= 0 (0: 32 x batch_size), got {self.chunk_size}")
         if not self.labels:
             raise ValueError("--labels: name at least one entity type, e.g. --labels disease chemical gene")
 
