@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 
 from kogner.corpora.mix import load_training_mix
-from kogner.corpora.overlap import MIN_KEY_CHARS, document_keys, drop_overlapping, reference_keys, sentence_key
+from kogner.corpora.overlap import (
+    MIN_KEY_CHARS, check_references, document_keys, drop_overlapping, reference_keys, sentence_key,
+)
 from kogner.corpora.pubtator import PubTatorDocument
 from kogner.corpora.registry import pubtator_documents
+from kogner.training.cli import parse_arguments
+from kogner.training.pipeline import TrainingRun, load_training_data
 from kogner.words import word_list
 
 from conftest import REPO_ROOT
@@ -67,6 +71,32 @@ def test_training_mix_drops_biored_documents_shared_with_the_references(tmp_path
     by_default = load_training_mix(["biored"], data_dir=str(tmp_path))  # test splits of evaluation corpora
     assert sorted(by_default["tokens"]) == [["Kept", "abstract", "."], ["Kept", "title", "."]]
     assert len(load_training_mix(["biored"], data_dir=str(tmp_path), overlap_with=[])) == 4  # asked: no filter
+
+
+def test_training_run_drops_documents_shared_with_any_split_of_the_named_corpora(tmp_path: Path) -> None:
+    write_iob(tmp_path / "ncbi_disease" / "train.tsv", SHARED)  # a train split: the default filter keeps it
+    folder = tmp_path / "biored"
+    folder.mkdir()
+    (folder / "train.pubtator").write_text(
+        pubtator_block("1", "Shared.", SHARED) + "\n" + pubtator_block("2", "Kept title.", "Kept abstract."),
+        encoding="utf-8")
+    common = ["--train_data", "biored", "--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out")]
+    for extra, documents in (([], 2), (["--drop_documents_shared_with", "ncbi_disease"], 1)):
+        _, data_args, _ = parse_arguments(common + extra)
+        run = TrainingRun(model=None, base_encoder="none")
+        load_training_data(run, data_args, seed=0)
+        assert len(run.train_dataset) == 2 * documents  # a title and an abstract sentence per document
+
+
+@pytest.mark.parametrize("reference, problem", [
+    ("ncbi", "not a registered IOB corpus"), ("biored", "not a registered IOB corpus"), ("bc5cdr:tset", "unknown split"),
+])
+def test_misspelt_overlap_references_are_refused(reference: str, problem: str) -> None:
+    check_references(["ncbi_disease", "bc5cdr:test", "craft:dev"])  # names, splits and split aliases pass
+    with pytest.raises(ValueError, match=problem):
+        check_references([reference])
+    with pytest.raises(ValueError, match="--drop_documents_shared_with"):  # at parse time, before anything loads
+        parse_arguments(["--train_data", "biored", "--drop_documents_shared_with", reference])
 
 
 @pytest.mark.slow

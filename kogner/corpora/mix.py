@@ -172,9 +172,10 @@ def load_training_mix(
     (`datasets.interleave_datasets`, until every source has been seen whole): ``runs/data-disjoint=3`` makes the
     generated KG data, the only source of some entity types, three times as frequent as its size alone would.
 
-    ``overlap_with``: the corpora no PubTator training document may share a sentence with (`load_pubtator_source`):
-    the zero-shot protocol passes every split of its evaluated corpora (``["ncbi_disease", "bc5cdr", ...]``); the
-    default (``None``) is the test splits of the evaluation corpora (supervised protocol, release model).
+    ``overlap_with``: the corpora no PubTator training document may share a sentence with (`load_pubtator_source`;
+    train.py's ``--drop_documents_shared_with``): a zero-shot run names every split of its evaluated corpora
+    (``["ncbi_disease", "bc5cdr", ...]``); the default (``None``) is the test splits of the evaluation corpora
+    (supervised protocol, release model).
     """
     if not sources:
         raise ValueError("no training data: pass --train_data with at least one source")

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .pubtator import PubTatorDocument, document_sentences
-from .registry import EVALUATION_CORPORA, SPLIT_FILES, load_corpus_split, split_file
+from .registry import (
+    CORPUS_TAGS, EVALUATION_CORPORA, PUBTATOR_CORPORA, SPLIT_FILES, canonical_split, load_corpus_split, split_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,24 @@ def token_keys(sentences: Iterable[Sequence[str]]) -> set[str]:
     return {key for key in keys if len(key) > MIN_KEY_CHARS}
 
 
+def check_references(references: Sequence[str], where: str = "overlap references") -> None:
+    """Refuse a reference that is not ``NAME`` or ``NAME:SPLIT`` of a registered IOB corpus (`CORPUS_TAGS` less
+    `PUBTATOR_CORPORA`), with
+    ``SPLIT`` one of train, validation (dev, devel) or test: a misspelt one would filter nothing."""
+    for reference in references:
+        name, separator, split = reference.rpartition(":")
+        name = name if separator else reference
+        if name not in CORPUS_TAGS or name in PUBTATOR_CORPORA:
+            corpora = sorted(set(CORPUS_TAGS) - set(PUBTATOR_CORPORA))
+            raise ValueError(f"{where}: {reference!r} is not a registered IOB corpus (expected NAME or NAME:SPLIT, "
+                             f"NAME one of {', '.join(corpora)})")
+        if separator:
+            try:
+                canonical_split(split)
+            except ValueError as error:
+                raise ValueError(f"{where}: {reference!r}: {error}") from None
+
+
 def reference_keys(references: Sequence[str], data_dir: str | os.PathLike[str] | None = None) -> frozenset[str]:
     """The sentence keys of the reference corpora: ``NAME`` (every split present) or ``NAME:SPLIT``.
 
@@ -67,7 +87,7 @@ def _reference_keys(references: tuple[str, ...], data_dir: str | None) -> frozen
     keys: set[str] = set()
     for reference in references:
         name, separator, split = reference.rpartition(":")
-        name, splits = (name, [split]) if separator else (reference, list(SPLIT_FILES))
+        name, splits = (name, [canonical_split(split)]) if separator else (reference, list(SPLIT_FILES))
         present = [split for split in splits if split_file(name, split, data_dir).is_file()]
         if not present:
             logger.info("overlap filter: reference %s has no split file here (%s), skipped", reference,

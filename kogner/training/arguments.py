@@ -12,6 +12,7 @@ from transformers import TrainingArguments
 
 from kogner.checks import check_model_source, check_non_negative, check_positive
 from kogner.corpora.mix import parse_source_weights
+from kogner.corpora.overlap import check_references
 from kogner.evaluation.threshold import check_dev_names
 from modeling_kogner.configuration_kogner import LINKING_QUERIES, KoGNERConfig
 from modeling_kogner.losses_kogner import DISTILLATION_LOSSES, LossSettings
@@ -134,6 +135,11 @@ class DataArguments:
         "test splits are refused): best mean F1 over them (kogner.evaluation.threshold). The choice "
         "replaces --threshold in the saved config, scores the test sets and is stated on the card"
     )
+    drop_documents_shared_with: list[str] = list_option(
+        "PubTator training sources (biored, *.pubtator) drop every document that shares a sentence with these "
+        "corpora: NAME = any split, NAME:SPLIT = one split (kogner.corpora.overlap); default: the test splits of "
+        "the evaluation corpora. A zero-shot run names its evaluated corpora, so no split of them is seen"
+    )
     max_threshold_dev_samples: int | None = field(
         default=None, metadata={"help": "use only the first N sentences per --threshold_dev_data set"}
     )
@@ -169,6 +175,7 @@ class DataArguments:
         for name in ("num_negative_labels", "num_teacher_negatives"):
             check_non_negative(getattr(self, name), f"--{name}")
         parse_source_weights(self.train_weights)  # fail at parse time, naming the bad item
+        check_references(self.drop_documents_shared_with, where="--drop_documents_shared_with")
         if self.threshold_dev_data:
             check_dev_names(self.threshold_dev_data, where="--threshold_dev_data")
 

@@ -180,7 +180,8 @@ def start_run(model_args: Any, data_args: Any, dist_weight: float) -> TrainingRu
 def load_training_data(run: TrainingRun, data_args: Any, seed: int) -> None:
     """The training mix, its gold spans linked to the teacher's entities by name, and the count of known links."""
     dataset = load_training_mix(data_args.train_data, data_args.data_dir, seed,
-                                parse_source_weights(data_args.train_weights))
+                                parse_source_weights(data_args.train_weights),
+                                data_args.drop_documents_shared_with or None)
     if data_args.max_train_samples:
         dataset = dataset.select(range(min(data_args.max_train_samples, len(dataset))))
     if run.teacher is not None and data_args.link_corpora:
