@@ -5,7 +5,9 @@ and/or on the command line; the command line wins. ``python train.py --help`` li
 `kogner.training` (`arguments`, `cli`, `pipeline`).
 """
 
+import sys
+
 from kogner.training.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

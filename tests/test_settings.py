@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import inspect
 from pathlib import Path
 
@@ -91,3 +92,17 @@ def test_the_frozen_teacher_projection_follows_the_loss_settings(tiny_encoder_di
     assert projection.weight.requires_grad
     with pytest.raises(TypeError, match="LossSettings"):
         model.loss_settings = {"dist_weight": 0.5}
+
+
+def test_kogner_train_exits_with_status_zero_after_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The console script passes main's value to sys.exit: a finished run must not end with status 1 (it did when
+    main returned the results dict, which sys.exit prints and treats as failure)."""
+    from importlib.metadata import entry_points
+
+    import kogner.training.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "run_training", lambda *arguments: {"ncbi_disease:test": {"f1": 0.5}})
+    (script,) = entry_points(group="console_scripts", name="kogner-train")
+    with pytest.raises(SystemExit) as exited:
+        sys.exit(script.load()(["--train_data", "runs/data", "--output_dir", str(tmp_path)]))
+    assert exited.value.code == 0

@@ -58,9 +58,12 @@ def parse_arguments(argv: Sequence[str]) -> ArgumentTuple:
     return model_args, data_args, training_args
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def main(argv: Sequence[str] | None = None) -> int:
+    """``kogner-train`` / ``train.py``: train, evaluate and save (`run_training`); the exit status, 0 once done
+    (the console script passes it to ``sys.exit``)."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     from .pipeline import run_training
 
-    return run_training(model_args, data_args, training_args)
+    run_training(model_args, data_args, training_args)
+    return 0
