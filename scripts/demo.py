@@ -204,8 +204,9 @@ def record_run(results: dict, wall_seconds: float) -> Path:
     write_json(RESULTS, {
         **provenance("make demo", seeds=[config["seed"]]), "wall_seconds": round(wall_seconds),
         "config": str(CONFIG.relative_to(REPO_ROOT)),
-        "training": {key: config.get(key) for key in ("max_steps", "per_device_train_batch_size", "lang_weight",
-                                                      "dist_weight", "loss_balance", "label_implications")},
+        "training": {key: config.get(key) for key in ("train_data", "drop_documents_shared_with", "max_steps",
+                                                      "per_device_train_batch_size", "lang_weight", "dist_weight",
+                                                      "loss_balance", "label_implications")},
         "dist_share": {"first": shares[0], "last": shares[-1], "mean": sum(shares) / len(shares)} if shares else None,
         "threshold": log.get("threshold_choice"),
         "corpora": {name: {"f1": round(100 * scores["f1"], 1), "precision": round(100 * scores["precision"], 1),
