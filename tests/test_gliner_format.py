@@ -81,7 +81,7 @@ def test_training_accepts_gliner_json(tiny_encoder_dir, saved_dataset, tmp_path)
     directory, _ = saved_dataset
     export_gliner.main(["--data", str(directory), "--out", str(tmp_path / "gliner"), "--splits", "train", "test"])
     output = tmp_path / "model"
-    results = train.main([
+    results = train.train([
         "--encoder", str(tiny_encoder_dir), "--train_data", str(tmp_path / "gliner" / "train.json"),
         "--test_data", str(tmp_path / "gliner" / "test.json"), "--output_dir", str(output),
         "--hidden_size", "32", "--max_steps", "2", "--per_device_train_batch_size", "4", "--save_strategy", "no",

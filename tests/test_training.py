@@ -67,8 +67,8 @@ def toy_args(encoder: Path, data: Path, teacher: Path, output: Path, *extra: str
 @pytest.fixture(scope="module")
 def trained_run(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, tmp_path_factory):
     output = tmp_path_factory.mktemp("run") / "model"
-    results = train.main(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, output,
-                                  "--threshold_dev_data", f"{toy_data_dir}:validation"))
+    results = train.train(toy_args(tiny_encoder_dir, toy_data_dir, toy_teacher_dir, output,
+                                   "--threshold_dev_data", f"{toy_data_dir}:validation"))
     return output, results
 
 

@@ -58,12 +58,17 @@ def parse_arguments(argv: Sequence[str]) -> ArgumentTuple:
     return model_args, data_args, training_args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``kogner-train`` / ``train.py``: train, evaluate and save (`run_training`); the exit status, 0 once done
-    (the console script passes it to ``sys.exit``)."""
+def train(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Train, evaluate and save with the command-line options ``argv`` (`run_training`); the test results per set."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     from .pipeline import run_training
 
-    run_training(model_args, data_args, training_args)
+    return run_training(model_args, data_args, training_args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``kogner-train`` / ``train.py``: `train`, then the exit status 0 (the console script passes it to
+    ``sys.exit``, which would print any other value and exit with status 1)."""
+    train(argv)
     return 0
