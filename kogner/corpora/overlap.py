@@ -57,7 +57,7 @@ def token_keys(sentences: Iterable[Sequence[str]]) -> set[str]:
 
 def check_references(references: Sequence[str], where: str = "overlap references") -> None:
     """Refuse a reference that is not ``NAME`` or ``NAME:SPLIT`` of a registered IOB corpus (`CORPUS_TAGS` less
-    `PUBTATOR_CORPORA`), ``SPLIT`` one of train, validation (dev, devel) or test: a misspelt one would filter nothing."""
+    `PUBTATOR_CORPORA`), ``SPLIT`` one of train, validation (dev, devel) or test: a misspelt one filters nothing."""
     for reference in references:
         name, separator, split = reference.rpartition(":")
         name = name if separator else reference
