@@ -218,7 +218,8 @@ def mean_over_corpora(arm: dict[str, Any], base: dict[str, Any], seeds: Sequence
 def arm_record(name: str, result: dict[str, Any], argv: Sequence[str], results_file: Path) -> dict[str, Any]:
     """What the results JSON keeps of one arm's protocol results."""
     training = result.get("training", {})
-    return {"kg_data": [s for s in training.get("sources", []) if s not in PROTOCOLS[PROTOCOL].train_corpora],
+    corpora = set(PROTOCOLS[PROTOCOL].train_corpora) | set(training.get("real_text", []))
+    return {"kg_data": [s for s in training.get("sources", []) if s not in corpora],
             "teacher": training.get("teacher"), "views": (ARMS[name]["views"] or "").split(),
             "dist_weight_per_seed": {seed: run.get("training", {}).get("dist_weight")
                                      for seed, run in result.get("runs", {}).items()},

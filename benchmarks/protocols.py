@@ -2,12 +2,17 @@
 ``python -m benchmarks.supervised``.
 
 zero-shot   train on the train splits of the corpora that are never evaluated here (BioNLP09, BioNLP11-EPI,
-            BioNLP11-ID, BioNLP13-GE, BioNLP13-PC, CRAFT, Ex-PTM) + the KG-generated data; choose the threshold on
-            their dev splits (and the KG validation split); score the test splits of NCBI-disease, BC5CDR, BC2GM,
-            JNLPBA (and BC4CHEMD when present). No split of an evaluated corpus is seen in training or tuning.
-supervised  the same mix + the train splits of NCBI-disease, BC5CDR, BC2GM; threshold on the dev splits of all
-            training corpora; score those three test splits; in the same run, the `gliner` peer
-            (``benchmarks.peer``) with the same encoder, mix, steps, batch size, seed and threshold procedure.
+            BioNLP11-ID, BioNLP13-GE, BioNLP13-PC, CRAFT, Ex-PTM) + the KG-generated data + the real text of
+            ``--real-text`` (PubTator corpora: BioRED), without every document that shares a sentence with any split
+            of an evaluated corpus; choose the threshold on the dev splits of the IOB corpora and the KG validation
+            split; score the test splits of NCBI-disease, BC5CDR, BC2GM, JNLPBA (and BC4CHEMD when present). No
+            split of an evaluated corpus is seen in training or tuning.
+supervised  the same mix + the train splits of NCBI-disease, BC5CDR, BC2GM (PubTator documents sharing a sentence
+            with a test split dropped); threshold on the dev splits of all IOB training corpora; score those three
+            test splits; in the same run, the `gliner` peer (``benchmarks.peer``) with the same encoder, mix (and
+            document filter), steps, batch size, seed and threshold procedure.
+The ``--real-text`` corpora are training text only: their dev splits are not threshold dev sets, so arms with and
+without them are chosen between on the same dev sets.
 
 Per seed: ``train.py`` (the config, with the protocol's data, steps and batch; no evaluation during training) ->
 threshold chosen on the dev sets (`kogner.evaluation.threshold`, written into the model's ``config.json``) ->
@@ -37,11 +42,15 @@ from typing import Any, Sequence
 import yaml
 
 from benchmarks.common import (
-    REPO_ROOT, RESULTS_DIR, command_line, mean_std, provenance, run_key, split_at_double_dash, write_json,
+    REPO_ROOT, RESULTS_DIR, command_line, provenance, run_key, split_at_double_dash, write_json,
 )
+from benchmarks.protocol_summary import markdown, summarize
 from benchmarks.sentence_spans import write_sentence_spans
 from kogner.corpora.mix import load_training_mix, parse_source_weights, resolve_eval_sets
-from kogner.corpora.registry import ADDED_CORPORA, available_corpora, resolve_data_dir
+from kogner.corpora.overlap import DEFAULT_REFERENCES
+from kogner.corpora.registry import (
+    ADDED_CORPORA, PUBTATOR_CORPORA, available_corpora, corpus_folder, resolve_data_dir,
+)
 from kogner.evaluation.metrics import gold_spans, span_scores
 from kogner.evaluation.threshold import DEFAULT_GRID, model_scored_predict, select_threshold, spans_at, write_threshold
 
@@ -53,14 +62,19 @@ class Protocol:
     train_corpora: tuple[str, ...]
     eval_corpora: tuple[str, ...]
     peer: bool
+    shared_document_filter: tuple[str, ...]
+    """What no ``--real-text`` training document may share a sentence with (`kogner.corpora.overlap`)."""
 
 
 SUPERVISED_CORPORA = ("ncbi_disease", "bc5cdr", "bc2gm")
+ZERO_SHOT_CORPORA = ("ncbi_disease", "bc5cdr", "bc2gm", "jnlpba", "bc4chemd")
 PROTOCOLS = {
     "zero_shot": Protocol("zero_shot", "zero-shot (7 added corpora + KG data; evaluated corpora unseen)",
-                          ADDED_CORPORA, ("ncbi_disease", "bc5cdr", "bc2gm", "jnlpba", "bc4chemd"), peer=False),
+                          ADDED_CORPORA, ZERO_SHOT_CORPORA, peer=False,
+                          shared_document_filter=ZERO_SHOT_CORPORA + DEFAULT_REFERENCES),
     "supervised": Protocol("supervised", "supervised (the zero-shot mix + NCBI-disease, BC5CDR, BC2GM train)",
-                           ADDED_CORPORA + SUPERVISED_CORPORA, SUPERVISED_CORPORA, peer=True),
+                           ADDED_CORPORA + SUPERVISED_CORPORA, SUPERVISED_CORPORA, peer=True,
+                           shared_document_filter=DEFAULT_REFERENCES),
 }
 
 
@@ -72,6 +86,9 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: the config's)")
     parser.add_argument("--kg-data", nargs="+", default=["runs/data-disjoint"], help="generated KG dataset (make_bmg_"
                         "dataset.py), then any KG-annotated text (data_scripts/kg_annotate.py); 'none' = without")
+    parser.add_argument("--real-text", nargs="*", default=["biored"], choices=sorted(PUBTATOR_CORPORA),
+                        help="PubTator corpora added to the training mix, without the documents that share a "
+                             "sentence with the protocol's evaluated corpora (default %(default)s; none: no value)")
     parser.add_argument("--teacher", default="runs/teacher", help="teacher directory; 'none' = no distillation")
     parser.add_argument("--encoder", default=None, help="encoder for every run (default: the config's)")
     parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
@@ -96,6 +113,7 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
     own, passed_on = split_at_double_dash(argv)
     args = parser.parse_args(own)
     args.train_args = passed_on  # passed to every train.py run, last (so overriding)
+    args.shared_document_filter = list(protocol.shared_document_filter)
     args.command = command_line(protocol.name, argv)
     config_path = Path(args.config)
     if not config_path.is_file() and (REPO_ROOT / config_path).is_file():
@@ -122,10 +140,12 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
 def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, list[str]]:
     """Training sources, dev sets and test sets of the protocol; absent corpora are named once and skipped."""
     present, root = available_corpora(args.data_dir), resolve_data_dir(args.data_dir)
-    for corpus in dict.fromkeys(protocol.train_corpora + protocol.eval_corpora):
+    for corpus in dict.fromkeys(protocol.train_corpora + protocol.eval_corpora + tuple(args.real_text)):
         if corpus not in present:
-            print(f"[{protocol.name}] corpus {corpus}: folder {root / corpus} is missing, skipped", flush=True)
+            print(f"[{protocol.name}] corpus {corpus}: folder {corpus_folder(corpus, root)} is missing, skipped",
+                  flush=True)
     train = [corpus for corpus in protocol.train_corpora if "train" in present.get(corpus, [])]
+    real_text = [corpus for corpus in args.real_text if "train" in present.get(corpus, [])]
     tests = [f"{corpus}:test" for corpus in protocol.eval_corpora if "test" in present.get(corpus, [])]
     dev = [f"{corpus}:validation" for corpus in train if "validation" in present[corpus]]
     if args.teacher != "none" and not Path(args.teacher, "teacher.json").is_file():
@@ -137,7 +157,8 @@ def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, l
         raise SystemExit(f"--kg-data {missing[0]}: no saved KG dataset; run data_scripts/make_bmg_dataset.py --split "
                          f"entity-disjoint (or kg_annotate.py) --out {missing[0]} (or pass --kg-data none)")
     saved = {kg: json.loads(Path(kg, "dataset_dict.json").read_text())["splits"] for kg in kg_sets}  # their splits
-    train, dev = train + kg_sets, dev + [f"{kg}:validation" for kg in kg_sets if "validation" in saved[kg]]
+    train = train + real_text + kg_sets
+    dev = dev + [f"{kg}:validation" for kg in kg_sets if "validation" in saved[kg]]
     if protocol.name == "zero_shot":
         leaked = {source.split(":")[0] for source in train + dev} & set(protocol.eval_corpora)
         if leaked:
@@ -149,12 +170,12 @@ def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, l
 
 def data_fingerprint(sources: Sequence[str], data_dir: str | None) -> dict[str, Any]:
     """Sizes of the corpus files and the saved datasets' fingerprints: a changed input retrains."""
-    root, found = resolve_data_dir(data_dir), {}
+    found = {}
     for source in sources:
         name = source.split(":")[0]
-        folder = Path(name) if Path(name).is_dir() else root / name
+        folder = Path(name) if Path(name).is_dir() else corpus_folder(name, data_dir)
         found[name] = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*"))
-                       if p.is_file() and (p.suffix == ".tsv" or p.name == "state.json")}
+                       if p.is_file() and (p.suffix in (".tsv", ".pubtator") or p.name == "state.json")}
     return found
 
 
@@ -173,6 +194,7 @@ def train_model(args: argparse.Namespace, sources: dict[str, list[str]], seed: i
     argv = ["--config", args.config, "--output_dir", str(model_dir), "--seed", str(seed),
             "--max_steps", str(args.max_steps), "--per_device_train_batch_size", str(args.batch_size),
             "--encoder", args.encoder, "--eval_strategy", "no", "--load_best_model_at_end", "false",
+            "--drop_documents_shared_with", *args.shared_document_filter,
             *(["--data_dir", args.data_dir] if args.data_dir else []), *args.train_args]
     model_args, data_args, training_args = parse_arguments(argv)
     data_args.train_data, data_args.eval_data, data_args.test_data = list(sources["train"]), [], []
@@ -261,7 +283,8 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
         print(f"  reusing the peer record {record_file}", flush=True)
         return json.loads(record_file.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
-    train = peer.to_gliner_format(load_training_mix(sources["train"], args.data_dir, seed, weights))
+    train = peer.to_gliner_format(load_training_mix(sources["train"], args.data_dir, seed, weights,
+                                                    overlap_with=args.shared_document_filter))
     learning_rate, encoder_learning_rate = args.learning_rates
     model, seconds = peer.train_gliner(
         train, encoder=args.encoder, steps=args.max_steps, batch_size=args.batch_size, seed=seed,
@@ -275,44 +298,6 @@ def run_peer(args: argparse.Namespace, sources: dict[str, list[str]], seed: int,
     return record
 
 
-def summarize(per_seed: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """seed -> set -> scores  =>  folder -> {f1, f1_std, precision, recall, per_label, ...} in percent."""
-    by_set: dict[str, list[dict[str, Any]]] = {}
-    for scores in per_seed.values():
-        for name, values in scores.items():
-            by_set.setdefault(name.rsplit(":", 1)[0], []).append(values)
-    summary = {}
-    for folder, runs in by_set.items():
-        f1, f1_std = mean_std([100 * run["f1"] for run in runs])
-        per_label = {}
-        for label in sorted({label for run in runs for label in run["per_label"]}):
-            values = [run["per_label"].get(label, {"f1": 0.0, "precision": 0.0, "recall": 0.0}) for run in runs]
-            label_f1, label_std = mean_std([100 * value["f1"] for value in values])
-            per_label[label] = {"f1": round(label_f1, 2), "f1_std": round(label_std, 2),
-                                "precision": round(mean_std([100 * v["precision"] for v in values])[0], 2),
-                                "recall": round(mean_std([100 * v["recall"] for v in values])[0], 2),
-                                "support": values[0].get("support", 0)}
-        summary[folder] = {"f1": round(f1, 2), "f1_std": round(f1_std, 2),
-                           "precision": round(mean_std([100 * run["precision"] for run in runs])[0], 2),
-                           "recall": round(mean_std([100 * run["recall"] for run in runs])[0], 2),
-                           "n_seeds": len(runs), "f1_per_seed": [round(100 * run["f1"], 2) for run in runs],
-                           "per_label": per_label}
-    return summary
-
-
-def markdown(corpora: dict[str, Any], peer: dict[str, Any] | None, seeds: int) -> str:
-    header = "| corpus | F1 | P | R |" + (" gliner peer F1 |" if peer else "")
-    lines = [header, "|---|---|---|---|" + ("---|" if peer else "")]
-    for folder, values in corpora.items():
-        row = f"| {folder} | {values['f1']:.1f} ± {values['f1_std']:.1f} | {values['precision']:.1f} | " \
-              f"{values['recall']:.1f} |"
-        if peer:
-            other = peer.get(folder)
-            row += f" {other['f1']:.1f} ± {other['f1_std']:.1f} |" if other else " – |"
-        lines.append(row)
-    return "\n".join(lines + ["", f"Strict span+type F1 (%), mean ± sample std over {seeds} seed(s)."])
-
-
 def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
     protocol = PROTOCOLS[protocol_name]
     args = parse_args(protocol, argv)
@@ -324,13 +309,15 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
     fingerprint = data_fingerprint(sources["train"], args.data_dir)
     base = {"protocol": protocol.name, "config": Path(args.config).read_text(), "train": sources["train"],
             "steps": args.max_steps, "batch": args.batch_size, "encoder": args.encoder, "teacher": args.teacher,
-            "train_args": args.train_args, "data": fingerprint}
+            "train_args": args.train_args, "data": fingerprint,
+            **({"shared_document_filter": args.shared_document_filter} if args.real_text else {})}
     eval_key = run_key({"dev": sources["dev"], "test": sources["test"] + sources["kg_test"], "max_dev": args.max_dev,
                         "max_test": args.max_test, "grid": args.grid, "data": data_fingerprint(
                             [s.split(":")[0] for s in sources["dev"] + sources["test"]], args.data_dir)})
     root = Path(args.runs_dir, protocol.name)
     weights = training_mix_weights(args)
     peer_key = run_key({"train": sources["train"], "data": fingerprint, "weights": weights, "steps": args.max_steps,
+                        **({"shared_document_filter": args.shared_document_filter} if args.real_text else {}),
                         "batch": args.batch_size, "encoder": args.encoder, "learning_rates": args.learning_rates,
                         "prompting": getattr(args, "peer_prompting", None)})
 
@@ -384,6 +371,7 @@ def main(protocol_name: str, argv: Sequence[str] | None = None) -> int:
                       "procedure": "kogner.evaluation.threshold: best mean F1 over the dev sets"},
         "label_implications": implication_choice,
         "training": {"config": args.config, "sources": sources["train"], "max_steps": args.max_steps,
+                     "real_text": args.real_text, "shared_document_filter": args.shared_document_filter,
                      "batch_size": args.batch_size, "encoder": args.encoder, "teacher": args.teacher,
                      "extra_train_args": args.train_args, "source_weights": weights},
         "corpora": corpora,

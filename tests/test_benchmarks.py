@@ -227,6 +227,8 @@ def protocol_fixture(tmp_path: Path, encoder: Path) -> dict[str, Path]:
             write(data / corpus / f"{split}.tsv", text)
     for split in ("devel", "test"):
         write(data / "jnlpba" / f"{split}.tsv", "IL-2\tB-protein\ngene\tI-protein\nin\tO\nT\tB-cell_type\ncells\tI-cell_type\n")
+    write(tmp_path / "biored" / "train.pubtator",  # beside the corpus folder, as ../shared/data/biored
+          "1|t|BRCA1 mutations in gout.\n1|a|Aspirin was given.\n1\t0\t5\tBRCA1\tGeneOrGeneProduct\t672\n\n")
     rows = [{key: example[key] for key in ("tokens", "ner", "kge")} for example in toy_examples(12)]
     kg = tmp_path / "kg-disjoint"
     DatasetDict(train=Dataset.from_list(rows[:8]), validation=Dataset.from_list(rows[8:10]),
@@ -274,7 +276,10 @@ def test_zero_shot_protocol_never_tunes_on_evaluated_corpora_and_resumes(tiny_en
     assert "protein" in results["corpora"]["jnlpba"]["per_label"] and "kg-disjoint" in results["kg_test"]
     assert results["label_implications"]["chosen"] == ["gene=protein"]  # the config's: one candidate, not selected
     run = results["runs"]["1"]
-    assert run["training"]["train_data"] == ["bionlp09", "craft", str(paths["kg"])]
+    assert run["training"]["train_data"] == ["bionlp09", "craft", "biored", str(paths["kg"])]  # BioRED: train only
+    filter_at = run["training"]["argv"].index("--drop_documents_shared_with")  # no document of any evaluated split
+    assert run["training"]["argv"][filter_at + 1:filter_at + 6] == ["ncbi_disease", "bc5cdr", "bc2gm", "jnlpba",
+                                                                     "bc4chemd"]
     model_config = json.loads((Path(run["dir"]) / "model" / "config.json").read_text())
     assert model_config["threshold"] == results["threshold"]["per_seed"]["1"]
 
@@ -303,7 +308,7 @@ def test_supervised_protocol_runs_the_peer_on_the_same_mix(tiny_encoder_dir, tmp
     assert len(peer_dirs) == 1 and (peer_dirs[0] / "peer").is_dir()  # keyed apart from our recipe
     assert sorted(results["corpora"]) == sorted(results["peer"]) == ["bc2gm", "bc5cdr", "ncbi_disease"]
     assert results["runs"]["3"]["training"]["train_data"] == [
-        "bionlp09", "craft", "ncbi_disease", "bc5cdr", "bc2gm", str(paths["kg"])]
+        "bionlp09", "craft", "ncbi_disease", "bc5cdr", "bc2gm", "biored", str(paths["kg"])]
     assert results["peer_runs"]["3"]["threshold"]["dev_sets"] == results["runs"]["3"]["threshold"]["dev_sets"]
     choice = results["label_implications"]
     assert set(choice["dev_mean_f1"]) == {"none", "gene=protein"} and choice["chosen"] in ([], ["gene=protein"])

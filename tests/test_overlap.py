@@ -88,6 +88,28 @@ def test_training_run_drops_documents_shared_with_any_split_of_the_named_corpora
         assert len(run.train_dataset) == 2 * documents  # a title and an abstract sentence per document
 
 
+def test_protocols_train_on_biored_without_documents_shared_with_what_they_evaluate(tmp_path: Path) -> None:
+    from benchmarks.protocols import PROTOCOLS, parse_args, resolve_sources
+
+    corpora = tmp_path / "corpora"
+    write_iob(corpora / "ncbi_disease" / "train.tsv", SHARED)  # evaluated by both protocols; only its test is secret
+    for split in ("train", "devel", "test"):
+        write_iob(corpora / "bionlp09" / f"{split}.tsv", LONG)
+        write_iob(corpora / "ncbi_disease" / f"{split}.tsv", SHARED if split == "train" else SHORT)
+    (tmp_path / "biored").mkdir()
+    (tmp_path / "biored" / "train.pubtator").write_text(
+        pubtator_block("1", "Shared.", SHARED) + "\n" + pubtator_block("2", "Kept title.", "Kept abstract."),
+        encoding="utf-8")
+    kept_documents = {}
+    for name in ("zero_shot", "supervised"):
+        args = parse_args(PROTOCOLS[name], ["--data-dir", str(corpora), "--kg-data", "none", "--teacher", "none"])
+        sources = resolve_sources(PROTOCOLS[name], args)
+        assert "biored" in sources["train"] and not any(source.startswith("biored") for source in sources["dev"])
+        mix = load_training_mix(["biored"], str(corpora), overlap_with=args.shared_document_filter)
+        kept_documents[name] = len(mix) // 2  # a title and an abstract sentence per document
+    assert kept_documents == {"zero_shot": 1, "supervised": 2}  # zero-shot: no split of an evaluated corpus
+
+
 @pytest.mark.parametrize("reference, problem", [
     ("ncbi", "not a registered IOB corpus"), ("biored", "not a registered IOB corpus"), ("bc5cdr:tset", "unknown split"),
 ])
