@@ -49,7 +49,7 @@ from benchmarks.sentence_spans import write_sentence_spans
 from kogner.corpora.mix import load_training_mix, parse_source_weights, resolve_eval_sets
 from kogner.corpora.overlap import DEFAULT_REFERENCES
 from kogner.corpora.registry import (
-    ADDED_CORPORA, PUBTATOR_CORPORA, available_corpora, corpus_folder, resolve_data_dir,
+    ADDED_CORPORA, EVALUATION_CORPORA, PUBTATOR_CORPORA, available_corpora, corpus_folder, resolve_data_dir,
 )
 from kogner.evaluation.metrics import gold_spans, span_scores
 from kogner.evaluation.threshold import DEFAULT_GRID, model_scored_predict, select_threshold, spans_at, write_threshold
@@ -67,11 +67,9 @@ class Protocol:
 
 
 SUPERVISED_CORPORA = ("ncbi_disease", "bc5cdr", "bc2gm")
-ZERO_SHOT_CORPORA = ("ncbi_disease", "bc5cdr", "bc2gm", "jnlpba", "bc4chemd")
 PROTOCOLS = {
     "zero_shot": Protocol("zero_shot", "zero-shot (7 added corpora + KG data; evaluated corpora unseen)",
-                          ADDED_CORPORA, ZERO_SHOT_CORPORA, peer=False,
-                          shared_document_filter=ZERO_SHOT_CORPORA + DEFAULT_REFERENCES),
+                          ADDED_CORPORA, EVALUATION_CORPORA, peer=False, shared_document_filter=EVALUATION_CORPORA),
     "supervised": Protocol("supervised", "supervised (the zero-shot mix + NCBI-disease, BC5CDR, BC2GM train)",
                            ADDED_CORPORA + SUPERVISED_CORPORA, SUPERVISED_CORPORA, peer=True,
                            shared_document_filter=DEFAULT_REFERENCES),
