@@ -4,15 +4,16 @@
 zero-shot   train on the train splits of the corpora that are never evaluated here (BioNLP09, BioNLP11-EPI,
             BioNLP11-ID, BioNLP13-GE, BioNLP13-PC, CRAFT, Ex-PTM) + the KG-generated data + the real text of
             ``--real-text`` (PubTator corpora: BioRED), without every document that shares a sentence with any split
-            of an evaluated corpus; choose the threshold on the dev splits of the IOB corpora and the KG validation
-            split; score the test splits of NCBI-disease, BC5CDR, BC2GM, JNLPBA (and BC4CHEMD when present). No
+            of an evaluated corpus; choose the threshold on the dev splits of the IOB corpora, BioRED (filtered
+            alike) and the KG validation split; score the test splits of NCBI-disease, BC5CDR, BC2GM, JNLPBA (and BC4CHEMD when present). No
             split of an evaluated corpus is seen in training or tuning.
 supervised  the same mix + the train splits of NCBI-disease, BC5CDR, BC2GM (PubTator documents sharing a sentence
-            with a test split dropped); threshold on the dev splits of all IOB training corpora; score those three
+            with a test split dropped); threshold on the dev splits of all training corpora; score those three
             test splits; in the same run, the `gliner` peer (``benchmarks.peer``) with the same encoder, mix (and
             document filter), steps, batch size, seed and threshold procedure.
-The ``--real-text`` corpora are training text only: their dev splits are not threshold dev sets, so arms with and
-without them are chosen between on the same dev sets.
+The dev split of ``--real-dev`` (BioRED), filtered the same way, is a dev set of every run, whether or not its
+train split is in the mix: arms with and without it are compared on the same dev sets, which then include real-text
+disease and chemical mentions.
 
 Per seed: ``train.py`` (the config, with the protocol's data, steps and batch; no evaluation during training) ->
 threshold chosen on the dev sets (`kogner.evaluation.threshold`, written into the model's ``config.json``) ->
@@ -87,6 +88,9 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
     parser.add_argument("--real-text", nargs="*", default=["biored"], choices=sorted(PUBTATOR_CORPORA),
                         help="PubTator corpora added to the training mix, without the documents that share a "
                              "sentence with the protocol's evaluated corpora (default %(default)s; none: no value)")
+    parser.add_argument("--real-dev", nargs="*", default=["biored"], choices=sorted(PUBTATOR_CORPORA),
+                        help="PubTator corpora whose dev split, filtered like the training text, joins the dev sets "
+                             "whether or not it is trained on (real-text disease and chemical; default %(default)s)")
     parser.add_argument("--teacher", default="runs/teacher", help="teacher directory; 'none' = no distillation")
     parser.add_argument("--encoder", default=None, help="encoder for every run (default: the config's)")
     parser.add_argument("--data-dir", default=None, help="corpus folder (default: ../shared/data/benchmarks)")
@@ -138,14 +142,14 @@ def parse_args(protocol: Protocol, argv: Sequence[str] | None) -> argparse.Names
 def resolve_sources(protocol: Protocol, args: argparse.Namespace) -> dict[str, list[str]]:
     """Training sources, dev sets and test sets of the protocol; absent corpora are named once and skipped."""
     present, root = available_corpora(args.data_dir), resolve_data_dir(args.data_dir)
-    for corpus in dict.fromkeys(protocol.train_corpora + protocol.eval_corpora + tuple(args.real_text)):
+    for corpus in dict.fromkeys(protocol.train_corpora + protocol.eval_corpora + (*args.real_text, *args.real_dev)):
         if corpus not in present:
             print(f"[{protocol.name}] corpus {corpus}: folder {corpus_folder(corpus, root)} is missing, skipped",
                   flush=True)
     train = [corpus for corpus in protocol.train_corpora if "train" in present.get(corpus, [])]
     real_text = [corpus for corpus in args.real_text if "train" in present.get(corpus, [])]
     tests = [f"{corpus}:test" for corpus in protocol.eval_corpora if "test" in present.get(corpus, [])]
-    dev = [f"{corpus}:validation" for corpus in train if "validation" in present[corpus]]
+    dev = [f"{corpus}:validation" for corpus in train + list(args.real_dev) if "validation" in present.get(corpus, [])]
     if args.teacher != "none" and not Path(args.teacher, "teacher.json").is_file():
         raise SystemExit(f"--teacher {args.teacher}: no teacher; run data_scripts/build_teacher.py --out {args.teacher} "
                          "first (or pass --teacher none: no distillation)")
@@ -230,7 +234,8 @@ def evaluate_model(predict: Any, args: argparse.Namespace, sources: dict[str, li
                 for name, (data, labels) in sets.items()}
 
     started = time.time()
-    dev_sets = first(resolve_eval_sets(sources["dev"], args.data_dir, "validation"), args.max_dev)
+    dev_sets = first(resolve_eval_sets(sources["dev"], args.data_dir, "validation", args.shared_document_filter),
+                     args.max_dev)
     choice, _ = select_threshold(predict, dev_sets, args.grid)
     print(f"  threshold {choice.threshold} (mean dev F1 {100 * choice.mean_f1:.1f} over {len(dev_sets)} dev sets)")
     if model_dir is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kogner.corpora.mix import load_training_mix
+from kogner.corpora.mix import load_training_mix, resolve_eval_sets
 from kogner.corpora.overlap import (
     MIN_KEY_CHARS, check_references, document_keys, drop_overlapping, reference_keys, sentence_key,
 )
@@ -97,17 +97,23 @@ def test_protocols_train_on_biored_without_documents_shared_with_what_they_evalu
         write_iob(corpora / "bionlp09" / f"{split}.tsv", LONG)
         write_iob(corpora / "ncbi_disease" / f"{split}.tsv", SHARED if split == "train" else SHORT)
     (tmp_path / "biored").mkdir()
-    (tmp_path / "biored" / "train.pubtator").write_text(
-        pubtator_block("1", "Shared.", SHARED) + "\n" + pubtator_block("2", "Kept title.", "Kept abstract."),
-        encoding="utf-8")
+    for split in ("train", "devel"):
+        (tmp_path / "biored" / f"{split}.pubtator").write_text(
+            pubtator_block("1", "Shared.", SHARED) + "\n" + pubtator_block("2", "Kept title.", "Kept abstract."),
+            encoding="utf-8")
     kept_documents = {}
     for name in ("zero_shot", "supervised"):
         args = parse_args(PROTOCOLS[name], ["--data-dir", str(corpora), "--kg-data", "none", "--teacher", "none"])
         sources = resolve_sources(PROTOCOLS[name], args)
-        assert "biored" in sources["train"] and not any(source.startswith("biored") for source in sources["dev"])
+        assert "biored" in sources["train"] and "biored:validation" in sources["dev"]
         mix = load_training_mix(["biored"], str(corpora), overlap_with=args.shared_document_filter)
-        kept_documents[name] = len(mix) // 2  # a title and an abstract sentence per document
-    assert kept_documents == {"zero_shot": 1, "supervised": 2}  # zero-shot: no split of an evaluated corpus
+        dev = resolve_eval_sets(["biored:validation"], str(corpora), "validation", args.shared_document_filter)
+        kept_documents[name] = (len(mix) // 2, len(dev["biored:validation"][0]) // 2)  # a title and an abstract
+    assert kept_documents == {"zero_shot": (1, 1), "supervised": (2, 2)}  # zero-shot: no split of an evaluated corpus
+    without = parse_args(PROTOCOLS["zero_shot"], ["--data-dir", str(corpora), "--kg-data", "none", "--teacher", "none",
+                                                  "--real-text"])
+    sources = resolve_sources(PROTOCOLS["zero_shot"], without)
+    assert "biored" not in sources["train"] and "biored:validation" in sources["dev"]  # the same dev sets
 
 
 @pytest.mark.parametrize("reference, problem", [

@@ -199,13 +199,16 @@ def load_training_mix(
 
 
 def resolve_eval_sets(
-    sources: Sequence[str] | None, data_dir: str | None = None, default_split: str = "test"
+    sources: Sequence[str] | None, data_dir: str | None = None, default_split: str = "test",
+    overlap_with: Sequence[str] | None = None,
 ) -> dict[str, tuple[Dataset, list[str]]]:
     """Evaluation sets by display name.
 
     ``None``, or the word ``benchmarks`` among the sources, stands for every evaluation corpus
     (`kogner.corpora.registry.EVALUATION_CORPORA`) present in ``data_dir`` that has ``default_split``. A named
-    registered corpus whose folder is missing is skipped with one warning line.
+    registered corpus whose folder is missing is skipped with one warning line. ``overlap_with``: the document
+    filter of PubTator sources (`load_pubtator_source`), e.g. a zero-shot protocol's evaluated corpora for its
+    BioRED dev set.
     """
     present = [name for name, splits in available_evaluation_corpora(data_dir).items() if default_split in splits]
     expanded: list[str] = []
@@ -216,7 +219,7 @@ def resolve_eval_sets(
         if missing_corpus(source, data_dir):
             continue
         name, split = split_source(source, default_split)
-        dataset, labels = load_source(source, default_split, data_dir)
+        dataset, labels = load_source(source, default_split, data_dir, overlap_with)
         eval_sets[f"{Path(name).name}:{split}"] = (dataset, labels)
     return eval_sets
 
