@@ -1,4 +1,5 @@
-"""Timing and memory of a block for the speed benchmarks: GPU synchronisation and peak memory.
+"""Timing and memory of a block for the speed benchmarks: GPU synchronisation, peak memory and the interleaved
+timing of several predictors on the same texts.
 
 Only the standard library, torch and (optionally) psutil.
 """
@@ -72,3 +73,32 @@ def synchronize(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+def interleaved(
+    models: dict[str, Any], texts: list[str], labels: list[str], threshold: float | None, batch_size: int, repeats: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Each arm's time over ``texts`` and its entity count: ``(seconds, entities)`` keyed like ``models``.
+
+    ``models``: arm name -> an object with ``batch_predict_entities(texts, labels, threshold, batch_size=...)``
+    returning one list of entities per text. For each batch of ``batch_size`` texts every arm runs once, in
+    rotating order, and each arm's time is summed over the batches, so load from other processes on a shared
+    machine falls on all arms alike and the ratios stay meaningful where absolute rates do not. With ``repeats``
+    > 1 the whole pass is repeated and each arm's median sum is returned (entities: per pass). The caller warms up.
+    """
+    keys = list(models)
+    totals: dict[str, list[float]] = {key: [] for key in keys}
+    entities = {key: 0 for key in keys}
+    for _ in range(repeats):
+        spent = {key: 0.0 for key in keys}
+        for index, first in enumerate(range(0, len(texts), batch_size)):
+            chunk = texts[first : first + batch_size]
+            for key in keys[index % len(keys):] + keys[: index % len(keys)]:
+                started = time.perf_counter()
+                found = models[key].batch_predict_entities(chunk, labels, threshold, batch_size=batch_size)
+                spent[key] += time.perf_counter() - started
+                entities[key] += sum(map(len, found))
+        for key in keys:
+            totals[key].append(spent[key])
+    medians = {key: sorted(values)[len(values) // 2] for key, values in totals.items()}
+    return medians, {key: count // repeats for key, count in entities.items()}

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from typing import Any, Sequence
+
+from benchmarks.measure import interleaved
 
 ARM = "(iv) {name}, batch {batch_size}, interleaved"
 ARMS = {
@@ -44,9 +45,7 @@ def onnx_arms(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows (the columns of speed.py's rows) and notes of the ONNX comparison.
 
-    The arms are timed interleaved: for each batch of sentences every arm runs once, in rotating order, and each
-    arm's time is summed over the batches, so load from other processes on a shared machine falls on all arms
-    alike and the ratios stay meaningful where absolute rates do not.
+    The arms are timed interleaved (`measure.interleaved`), so that the ratios stay meaningful on a shared machine.
     """
     if not args.device.startswith("cpu"):
         return [], [f"(iv) ONNX Runtime skipped: it runs on the CPU here, the torch arms on {args.device}"]
@@ -76,7 +75,7 @@ def onnx_arms(
             if key in ("fp32", "int8"):
                 notes.append(f"(iv) ONNX {key}: {same} of {len(texts)} sentences have exactly the torch entities")
         for batch_size in batch_sizes:
-            seconds, entities = _interleaved(models, texts, labels, threshold, batch_size, max(1, args.repeats))
+            seconds, entities = interleaved(models, texts, labels, threshold, batch_size, max(1, args.repeats))
             for key, total in seconds.items():
                 row = {
                     "arm": ARM.format(name=ARMS[key], batch_size=batch_size),
@@ -94,28 +93,6 @@ def onnx_arms(
                  "predict_word_spans calls after every prediction, so the torch arms re-encode the labels on every "
                  "call; this arm memoises label_vectors for the run, as ONNX Runtime arms do")
     return rows, notes
-
-
-def _interleaved(
-    models: dict[str, Any], texts: list[str], labels: list[str], threshold: float | None, batch_size: int, repeats: int
-) -> tuple[dict[str, float], dict[str, int]]:
-    """Median over ``repeats`` of each arm's summed time, every batch run by every arm in rotating order."""
-    keys = list(models)
-    totals: dict[str, list[float]] = {key: [] for key in keys}
-    entities = {key: 0 for key in keys}
-    for _ in range(repeats):
-        spent = {key: 0.0 for key in keys}
-        for index, first in enumerate(range(0, len(texts), batch_size)):
-            chunk = texts[first : first + batch_size]
-            for key in keys[index % len(keys):] + keys[: index % len(keys)]:
-                started = time.perf_counter()
-                found = models[key].batch_predict_entities(chunk, labels, threshold, batch_size=batch_size)
-                spent[key] += time.perf_counter() - started
-                entities[key] += sum(map(len, found))
-        for key in keys:
-            totals[key].append(spent[key])
-    medians = {key: sorted(values)[len(values) // 2] for key, values in totals.items()}
-    return medians, {key: count // repeats for key, count in entities.items()}
 
 
 class _WithCachedLabelVectors:

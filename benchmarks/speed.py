@@ -18,8 +18,13 @@ Speed does not depend on the weights, so ``--random-init`` builds the encoder fr
 without the weights); the heads of KoGNER and gliner are freshly initialised either way unless ``--model`` names a
 trained KoGNER model.
 
+With ``--link --model DIR`` (a saved model with an entity index), also ``batch_predict_entities`` at batch 32 with
+``link=False`` vs ``link=True`` (interleaved; target: link=True time / link=False time <= 1.25) and the entity
+index's size on disk (< 300 MB) and load time (< 10 s), under ``report["linking"]`` (``speed_linking``).
+
 Modules: ``speed_setup`` (sentences and models), ``speed_inference`` (the inference arms, timed by ``measure``),
-``speed_training`` (the training arms), ``long_text`` and ``onnx_arms`` (the ``--long-text`` and ``--onnx`` runs).
+``speed_training`` (the training arms), ``long_text``, ``onnx_arms`` and ``speed_linking`` (the ``--long-text``,
+``--onnx`` and ``--link`` runs).
 Runs where only torch + transformers (+ accelerate) are installed: gliner is skipped with a note when absent, and
 ``--sentences-file`` (written here with ``--dump-sentences``) replaces the corpus and ``datasets``.
 
@@ -28,6 +33,7 @@ Runs where only torch + transformers (+ accelerate) are installed: gliner is ski
     python -m benchmarks.speed --device cuda --random-init --encoder ENC_DIR --sentences-file speed_sentences.json
     python -m benchmarks.speed --long-text          # a 1 MB text vs a 1 kB one (benchmarks/long_text.py)
     python -m benchmarks.speed --onnx --onnx-int8 --no-gliner --train-steps 0   # + ONNX Runtime arms (iv)
+    python -m benchmarks.speed --link --model runs/demo/model --no-gliner --train-steps 0   # + linking cost
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from benchmarks.common import RESULTS_DIR, command_line, provenance, write_json
 from benchmarks.long_text import add_arguments as add_long_text_arguments, run_long_text
 from benchmarks.onnx_arms import add_onnx_arguments
 from benchmarks.speed_inference import inference_arms, ratios
+from benchmarks.speed_linking import add_link_arguments, check_link_arguments, linking_arms, linking_markdown
 from benchmarks.speed_setup import load_kogner, load_sentences
 from benchmarks.speed_training import train_bare_encoder, train_gliner, train_kogner, training_ratios
 
@@ -70,6 +77,8 @@ def markdown(report: dict[str, Any]) -> str:
         for row in report["training"]:
             lines.append(f"| {row['arm']} | {row['steps']} | {row['batch_size']} | {_fmt(row['samples_per_s'])} | "
                          f"{_fmt(row['peak_rss_delta_mib'])} | {_fmt(row['peak_cuda_mib'])} |")
+    if report.get("linking"):
+        lines += ["", *linking_markdown(report["linking"])]
     for note in report["notes"]:
         lines.append(f"\nNote: {note}")
     return "\n".join(lines)
@@ -108,7 +117,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=str(RESULTS_DIR / "speed.json"), help="JSON results file")
     add_long_text_arguments(parser)
     add_onnx_arguments(parser)
+    add_link_arguments(parser)
     args = parser.parse_args(argv)
+    check_link_arguments(parser, args)
     if args.quick:
         args.sentences, args.train_steps = min(args.sentences, 32), min(args.train_steps, 4)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -137,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "random_init": args.random_init,
         "sentence_source": source,
     }
+    if args.link:  # first: its index load is then the process's first read of the index
+        report["linking"] = linking_arms(args, sentences, labels)
     print(f"inference on {len(sentences)} sentences from {source}, labels {labels}, device {args.device}", flush=True)
     report["inference"] = inference_arms(args, sentences, labels)
     report["ratios"] = ratios(report["inference"]["rows"])

@@ -1,5 +1,6 @@
 """benchmarks.speed's training arms: the bare-encoder floor sees the Trainer's batches, and the report carries its
-row and the KoGNER / bare encoder ratio."""
+row and the KoGNER / bare encoder ratio; ``--link``: link=False vs link=True rates, their time ratio, the entity
+index's size, load time and entity count, and whether each target is met."""
 
 from __future__ import annotations
 
@@ -74,3 +75,48 @@ def test_speed_training_arms_report_the_bare_encoder_floor(tiny_encoder_dir: Pat
     assert ratio == pytest.approx(kogner["samples_per_s"] / bare["samples_per_s"], rel=1e-3, abs=5e-4)
     assert "KoGNER / gliner, training samples/s" not in report["ratios"]
     assert f"| {BARE_ARM} | 3 | 2 |" in report["markdown"]
+
+
+def test_speed_link_reports_the_linking_cost_and_the_index_size_and_load_time(
+        tiny_encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_linking import lexicon_index, train_linker
+
+    from modeling_kogner.index_kogner import ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS
+
+    model = train_linker(tiny_encoder_dir, steps=0, linking_query="span")  # links without a fitted linking head
+    model.entity_index = lexicon_index(model.entity_index)  # with synonyms and name-only entities
+    model.save_pretrained(tmp_path / "model")
+    sentences_file = tmp_path / "sentences.json"
+    sentences_file.write_text(json.dumps({"sentences": synthetic_sentences(6), "labels": ["drug", "disease"]}))
+    output = tmp_path / "speed.json"
+    monkeypatch.setitem(sys.modules, "gliner", sys.modules.get("gliner"))  # --no-gliner blocks it; undone here
+    assert speed.main([
+        "--link", "--model", str(tmp_path / "model"), "--encoder", str(tiny_encoder_dir), "--sentences-file",
+        str(sentences_file), "--sentences", "6", "--threshold", "0.0", "--no-gliner", "--train-steps", "0",
+        "--output", str(output),
+    ]) == 0
+    linking: dict[str, Any] = json.loads(output.read_text())["linking"]
+    plain, linked = linking["link_false"], linking["link_true"]
+    assert linking["batch_size"] == 32 and linking["sentences"] == 6
+    assert plain["sentences_per_s"] > 0 and linked["sentences_per_s"] > 0
+    assert plain["entities_found"] == linked["entities_found"] > 0  # linking adds links, never spans
+    assert linking["time_ratio"] == pytest.approx(linked["seconds"] / plain["seconds"], abs=1e-4)
+    sizes = {name: (tmp_path / "model" / name).stat().st_size for name in (ENTITY_INDEX_TABLE, ENTITY_INDEX_VECTORS)}
+    assert linking["index_files"] == sizes and linking["index_bytes"] == sum(sizes.values())
+    assert linking["index_mb"] == pytest.approx(sum(sizes.values()) / 1e6, abs=1e-3)
+    assert linking["index_load_s"] > 0
+    assert linking["index_entities"] == len(model.entity_index) and linking["index_entities_with_synonyms"] == 2
+    assert linking["targets"] == {"time_ratio <= 1.25": linking["time_ratio"] <= 1.25,
+                                  "index_mb < 300": linking["index_mb"] < 300,
+                                  "index_load_s < 10": linking["index_load_s"] < 10}
+    report = json.loads(output.read_text())
+    assert "| link=True time / link=False time |" in report["markdown"] and "| link=False |" in report["markdown"]
+
+
+def test_speed_link_needs_a_model_with_an_entity_index(tiny_encoder_dir: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    for argv, message in ((["--link"], "--link needs --model"),
+                          (["--link", "--model", str(tiny_encoder_dir)], "missing entity_index.json")):
+        with pytest.raises(SystemExit) as raised:
+            speed.parse_args(argv)
+        assert raised.value.code == 2 and message in capsys.readouterr().err
