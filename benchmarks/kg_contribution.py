@@ -8,8 +8,8 @@ Arms (each one run of ``benchmarks.protocols``' zero-shot protocol: same config,
 Every arm keeps the protocol's annotated corpora and real text (``--real-text``, BioRED by default: curated
 annotations, not KG-made). The distillation weight is the config's (or the one given after ``--``). Weights of the
 KG sources in the config's or the extra arguments' ``train_weights`` are dropped for ``no_kg`` (its mix has no such
-source; the config is rewritten under ``--runs-dir/configs``). Every arm chooses its own threshold on the dev splits of its own training
-sources (the protocol's procedure); the dev numbers behind each choice are recorded per seed.
+source; the config is rewritten under ``--runs-dir/configs``). Every arm chooses its own threshold on the dev splits
+of its own training sources (the protocol's procedure); the dev numbers behind each choice are recorded per seed.
 
 Per arm and corpus: the mean F1 over seeds and ``f1_per_seed``. Per arm against ``no_kg``
 (``differences.<arm>_vs_no_kg``), per corpus and on ``mean_over_corpora``: ``mean`` = the mean over seeds of the

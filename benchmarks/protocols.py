@@ -5,8 +5,8 @@ zero-shot   train on the train splits of the corpora that are never evaluated he
             BioNLP11-ID, BioNLP13-GE, BioNLP13-PC, CRAFT, Ex-PTM) + the KG-generated data + the real text of
             ``--real-text`` (PubTator corpora: BioRED), without every document that shares a sentence with any split
             of an evaluated corpus; choose the threshold on the dev splits of the IOB corpora, BioRED (filtered
-            alike) and the KG validation split; score the test splits of NCBI-disease, BC5CDR, BC2GM, JNLPBA (and BC4CHEMD when present). No
-            split of an evaluated corpus is seen in training or tuning.
+            alike) and the KG validation split; score the test splits of NCBI-disease, BC5CDR, BC2GM, JNLPBA (and
+            BC4CHEMD when present). No split of an evaluated corpus is seen in training or tuning.
 supervised  the same mix + the train splits of NCBI-disease, BC5CDR, BC2GM (PubTator documents sharing a sentence
             with a test split dropped); threshold on the dev splits of all training corpora; score those three
             test splits; in the same run, the `gliner` peer (``benchmarks.peer``) with the same encoder, mix (and
